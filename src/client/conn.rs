@@ -1,0 +1,205 @@
+//! Request routing and failover.
+//!
+//! A request for the leader goes to the current leader hint (or any node, which forwards).
+//! While waiting, a watchdog pings the node on a separate stream; a node that stops answering
+//! pings (killed, paused, cut off) is abandoned within a few hundred milliseconds and the next
+//! node is tried, so a dead leader costs about one election, not one long timeout.
+
+use super::ClusterFile;
+use crate::error::{Error, ErrorKind, Result};
+use crate::net::{Endpoint, Peer, TlsFiles, ALPN_CLIENT};
+use crate::proto::{node_name, Envelope, NodeId, NodeStatus, Reply, Request, Response};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const PROBE_AFTER: Duration = Duration::from_millis(100);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+/// A node that just failed is tried last for this long.
+const SUSPECT_FOR: Duration = Duration::from_secs(2);
+
+/// Where a request should go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The leader, wherever it is now.
+    Leader,
+    /// This node only: no failover.
+    Node(NodeId),
+}
+
+/// A result and who produced it.
+#[derive(Debug, Clone)]
+pub struct Served<T> {
+    pub node: NodeId,
+    pub leader: Option<NodeId>,
+    pub value: T,
+}
+
+pub struct Client {
+    nodes: Vec<(NodeId, Arc<Peer>)>,
+    /// 0 when unknown.
+    leader_hint: AtomicU64,
+    suspects: Mutex<HashMap<NodeId, Instant>>,
+    timeout: Duration,
+    endpoint: Endpoint,
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.endpoint.close();
+    }
+}
+
+impl Client {
+    /// Builds a client; connections are made on first use. Must be called inside a tokio runtime.
+    pub fn new(cluster: &ClusterFile, timeout: Duration) -> Result<Self> {
+        let tls = TlsFiles::load(&cluster.cert_paths())?;
+        let endpoint = Endpoint::client(&tls)?;
+        let nodes = cluster
+            .nodes
+            .iter()
+            .map(|n| Ok((n.node_id()?, Arc::new(Peer::new(endpoint.clone(), n.addr.clone(), ALPN_CLIENT)))))
+            .collect::<Result<_>>()?;
+        Ok(Client { nodes, leader_hint: AtomicU64::new(0), suspects: Mutex::default(), timeout, endpoint })
+    }
+
+    pub fn node_ids(&self) -> Vec<NodeId> {
+        self.nodes.iter().map(|(id, _)| *id).collect()
+    }
+
+    pub fn addr_of(&self, id: NodeId) -> Option<&str> {
+        self.nodes.iter().find(|(n, _)| *n == id).map(|(_, p)| p.addr())
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn leader_hint(&self) -> Option<NodeId> {
+        Some(self.leader_hint.load(Ordering::Relaxed)).filter(|&l| l != 0)
+    }
+
+    fn peer(&self, id: NodeId) -> Result<&Arc<Peer>> {
+        self.nodes
+            .iter()
+            .find(|(n, _)| *n == id)
+            .map(|(_, p)| p)
+            .ok_or_else(|| Error::usage(format!("no node {} in this cluster", node_name(id))))
+    }
+
+    /// Sends `request` to `target`, failing over between nodes for `Target::Leader`.
+    pub async fn call(&self, target: Target, request: Request) -> Result<Served<Response>> {
+        self.call_within(target, request, self.timeout).await
+    }
+
+    pub async fn call_within(&self, target: Target, request: Request, timeout: Duration) -> Result<Served<Response>> {
+        let deadline = Instant::now() + timeout;
+        let order = match target {
+            Target::Node(id) => vec![id],
+            Target::Leader => {
+                let hint = self.leader_hint();
+                let suspects = self.suspects.lock().unwrap();
+                let now = Instant::now();
+                let suspect = |id: &NodeId| suspects.get(id).is_some_and(|until| *until > now);
+                let mut ids = self.node_ids();
+                ids.sort_by_key(|id| (suspect(id), Some(*id) != hint));
+                ids
+            }
+        };
+        let mut backoff = Duration::from_millis(10);
+        let mut last_err = Error::unreachable("no node answered");
+        loop {
+            for &id in &order {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(self.give_up(last_err, timeout));
+                }
+                match self.attempt(id, &request, left).await {
+                    Ok(reply) => {
+                        self.suspects.lock().unwrap().remove(&id);
+                        if let Some(l) = reply.leader {
+                            self.leader_hint.store(l, Ordering::Relaxed);
+                        }
+                        return reply
+                            .result
+                            .map(|value| Served { node: reply.node, leader: reply.leader, value });
+                    }
+                    Err(e) => {
+                        if self.leader_hint() == Some(id) {
+                            self.leader_hint.store(0, Ordering::Relaxed);
+                        }
+                        self.suspects.lock().unwrap().insert(id, Instant::now() + SUSPECT_FOR);
+                        last_err = e;
+                    }
+                }
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || target != Target::Leader {
+                return Err(self.give_up(last_err, timeout));
+            }
+            tokio::time::sleep(backoff.min(left)).await;
+            backoff = (backoff * 2).min(Duration::from_millis(200));
+        }
+    }
+
+    fn give_up(&self, last: Error, timeout: Duration) -> Error {
+        match last.kind {
+            ErrorKind::Unreachable => last,
+            _ => Error::timeout(format!("no answer within {timeout:?} ({last})")),
+        }
+    }
+
+    /// One node, one try. Transport failures come back as `Err`; a node's own verdict (even an
+    /// error) comes back as `Ok(Reply)`.
+    async fn attempt(&self, id: NodeId, request: &Request, left: Duration) -> Result<Reply> {
+        let peer = self.peer(id)?;
+        let env = Envelope { timeout_ms: left.as_millis().min(u32::MAX as u128) as u32, request: request.clone() };
+        let call = async {
+            // Leave the node time to say "timeout" itself before we give up on the stream.
+            let grace = left + Duration::from_millis(200);
+            match tokio::time::timeout(grace, peer.call::<_, Reply>(&env)).await {
+                Ok(r) => r,
+                Err(_) => Err(Error::timeout(format!("{} did not answer", node_name(id)))),
+            }
+        };
+        tokio::select! {
+            r = call => r,
+            e = watchdog(peer) => {
+                peer.reset().await;
+                Err(e)
+            }
+        }
+    }
+
+    /// Asks every node for its status at once; a node that does not answer is reported as such.
+    pub async fn status_all(&self, timeout: Duration) -> Vec<(NodeId, Result<NodeStatus>)> {
+        let calls = self.nodes.iter().map(|(id, _)| async move {
+            let r = self.call_within(Target::Node(*id), Request::Status, timeout).await;
+            let r = r.and_then(|s| match s.value {
+                Response::Status(st) => Ok(st),
+                other => Err(Error::internal(format!("unexpected reply {other:?}"))),
+            });
+            (*id, r)
+        });
+        let all = futures::future::join_all(calls).await;
+        if let Some(l) = all.iter().filter_map(|(_, r)| r.as_ref().ok()).find(|s| s.role == "leader") {
+            self.leader_hint.store(l.id, Ordering::Relaxed);
+        }
+        all
+    }
+}
+
+/// Resolves when the node stops answering pings.
+async fn watchdog(peer: &Peer) -> Error {
+    tokio::time::sleep(PROBE_AFTER).await;
+    loop {
+        let ping = Envelope { timeout_ms: PROBE_TIMEOUT.as_millis() as u32, request: Request::Ping };
+        match tokio::time::timeout(PROBE_TIMEOUT, peer.call::<_, Reply>(&ping)).await {
+            Ok(Ok(_)) => tokio::time::sleep(PROBE_AFTER).await,
+            Ok(Err(e)) => return e,
+            Err(_) => return Error::unreachable(format!("{} stopped answering", peer.addr())),
+        }
+    }
+}
+

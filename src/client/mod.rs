@@ -1,0 +1,9 @@
+//! The async client every front end uses: it talks to all nodes of a cluster, keeps a leader
+//! hint, fails over with bounded retries and backoff, and gives each request a deadline. It
+//! reports which node served each request. It sees nodes only through `proto` and `net`.
+
+mod config;
+mod conn;
+
+pub use config::{ClusterFile, NodeEntry};
+pub use conn::{Client, Served, Target};

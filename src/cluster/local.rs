@@ -1,0 +1,241 @@
+//! The embedded local cluster (SPEC §2). Layout under its home directory:
+//! `cluster.toml` (what clients read), `local.toml` (how to start each node), `certs/`, and one
+//! data directory per node holding its storage, `node.log` and `pid`.
+
+use super::process::{self, NodeProcess};
+use crate::client::{Client, ClusterFile, NodeEntry};
+use crate::error::{Context, Error, Result};
+use crate::net::{self, Identity};
+use crate::proto::NodeId;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::{Duration, Instant};
+
+/// `DSH_HOME`, else `$XDG_STATE_HOME/dsh`, else `~/.local/state/dsh`.
+pub fn home_dir() -> PathBuf {
+    if let Some(h) = std::env::var_os("DSH_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(h);
+    }
+    if let Some(x) = std::env::var_os("XDG_STATE_HOME").filter(|h| !h.is_empty()) {
+        return PathBuf::from(x).join("dsh");
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+    home.join(".local/state/dsh")
+}
+
+#[derive(Serialize, Deserialize)]
+struct LocalFile {
+    nodes: Vec<LocalNode>,
+}
+
+#[derive(Serialize, Deserialize, Clone)]
+struct LocalNode {
+    id: String,
+    addr: String,
+    data: PathBuf,
+}
+
+pub struct LocalCluster {
+    pub home: PathBuf,
+    pub file: ClusterFile,
+    nodes: Vec<NodeProcess>,
+}
+
+impl LocalCluster {
+    /// The cluster recorded under `home`, if one was ever created there.
+    pub fn load(home: &Path) -> Result<Option<Self>> {
+        let local = home.join("local.toml");
+        if !local.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&local).context(format!("read {}", local.display()))?;
+        let lf: LocalFile = toml::from_str(&text).context(format!("parse {}", local.display()))?;
+        let file = ClusterFile::load(&home.join("cluster.toml"))?;
+        Ok(Some(Self::from_parts(home, file, lf)))
+    }
+
+    fn from_parts(home: &Path, file: ClusterFile, lf: LocalFile) -> Self {
+        let certs = home.join("certs");
+        let first = lf.nodes.first().map(|n| n.addr.clone());
+        let nodes = lf
+            .nodes
+            .into_iter()
+            .map(|n| NodeProcess {
+                join: first.clone().filter(|f| *f != n.addr),
+                id: n.id,
+                addr: n.addr,
+                data: n.data,
+                certs: certs.clone(),
+            })
+            .collect();
+        LocalCluster { home: home.to_path_buf(), file, nodes }
+    }
+
+    /// Makes a new cluster's certificates and files under `home` (nothing is started).
+    pub fn create(home: &Path, n: usize, data: Option<&Path>) -> Result<Self> {
+        if n == 0 {
+            return Err(Error::usage("a cluster needs at least one node"));
+        }
+        let certs = home.join("certs");
+        if !certs.join("ca.pem").exists() {
+            net::init_ca(&certs)?;
+        }
+        let client = net::issue(&certs, &Identity::Client { name: "client".into() })?;
+        let ports = free_ports(n)?;
+        let data_root = data.map(Path::to_path_buf).unwrap_or_else(|| home.to_path_buf());
+        let mut nodes = Vec::new();
+        for (i, port) in ports.into_iter().enumerate() {
+            let id = format!("n{}", i + 1);
+            net::issue(&certs, &Identity::Node { name: id.clone(), hosts: vec!["127.0.0.1".into(), "localhost".into()] })?;
+            nodes.push(LocalNode { addr: format!("127.0.0.1:{port}"), data: data_root.join(&id), id });
+        }
+        let file = ClusterFile {
+            ca: client.ca,
+            cert: client.cert,
+            key: client.key,
+            nodes: nodes.iter().map(|n| NodeEntry { id: n.id.clone(), addr: n.addr.clone() }).collect(),
+        };
+        file.save(&home.join("cluster.toml"))?;
+        let lf = LocalFile { nodes };
+        let text = toml::to_string_pretty(&lf).map_err(|e| Error::internal(e.to_string()))?;
+        std::fs::write(home.join("local.toml"), text)?;
+        Ok(Self::from_parts(home, file, lf))
+    }
+
+    /// Each node's id and the pid of its running process, if any.
+    pub fn processes(&self) -> Vec<(String, Option<u32>)> {
+        self.nodes.iter().map(|n| (n.id.clone(), process::running_pid(&n.data))).collect()
+    }
+
+    /// Starts every node that is not running. Returns the children started.
+    pub fn start_missing(&self, tied_to_parent: bool) -> Result<Vec<Child>> {
+        let mut children = Vec::new();
+        for node in &self.nodes {
+            if process::running_pid(&node.data).is_none() {
+                children.push(node.spawn(tied_to_parent)?);
+            }
+        }
+        Ok(children)
+    }
+
+    /// Stops every node: SIGTERM, then SIGKILL after a grace period.
+    pub fn stop_all(&self) -> Vec<(String, u32)> {
+        let running: Vec<_> = self
+            .nodes
+            .iter()
+            .filter_map(|n| process::running_pid(&n.data).map(|pid| (n.id.clone(), pid, n.pid_file())))
+            .collect();
+        for (_, pid, _) in &running {
+            // SAFETY: plain syscall on a pid recorded by us and checked to be a dsh node.
+            unsafe { libc::kill(*pid as i32, libc::SIGTERM) };
+        }
+        for (_, pid, pid_file) in &running {
+            process::stop(*pid, Duration::from_secs(3));
+            let _ = std::fs::remove_file(pid_file);
+        }
+        running.into_iter().map(|(id, pid, _)| (id, pid)).collect()
+    }
+
+    pub fn size(&self) -> usize {
+        self.nodes.len()
+    }
+}
+
+/// Holds `home/lock` exclusively until dropped, so two dsh processes starting at once do not
+/// both create or start the cluster.
+pub struct HomeLock {
+    _file: std::fs::File,
+}
+
+impl HomeLock {
+    pub fn acquire(home: &Path) -> Result<Self> {
+        use std::os::fd::AsRawFd;
+        std::fs::create_dir_all(home).context(format!("create {}", home.display()))?;
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(home.join("lock"))
+            .context("open lock file")?;
+        // SAFETY: flock on a descriptor we own; released when the file is closed.
+        if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error().into());
+        }
+        Ok(HomeLock { _file: f })
+    }
+}
+
+/// Returns the local cluster under `home`, creating and starting it if nothing runs there.
+/// Returns the lock (hold it until `wait_ready`) when nodes were started.
+pub fn ensure_running(home: &Path) -> Result<(LocalCluster, Option<HomeLock>)> {
+    let lock = HomeLock::acquire(home)?;
+    let cluster = match LocalCluster::load(home)? {
+        Some(c) => c,
+        None => LocalCluster::create(home, 3, None)?,
+    };
+    // A cluster where some nodes were crashed on purpose is left as it is; only a cluster with
+    // nothing running is (re)started.
+    if cluster.processes().iter().any(|(_, pid)| pid.is_some()) {
+        return Ok((cluster, None));
+    }
+    cluster.start_missing(false)?;
+    Ok((cluster, Some(lock)))
+}
+
+/// A throwaway cluster in a temp dir; its nodes die with this process.
+pub struct Ephemeral {
+    pub cluster: LocalCluster,
+    children: Vec<Child>,
+    _dir: tempfile::TempDir,
+}
+
+impl Ephemeral {
+    /// Must be called from a thread that lives as long as the cluster should (the main
+    /// thread): the nodes are killed when the thread that spawned them exits.
+    pub fn start(n: usize) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("dsh-ephemeral-").tempdir()?;
+        let cluster = LocalCluster::create(dir.path(), n, None)?;
+        let children = cluster.start_missing(true)?;
+        Ok(Ephemeral { cluster, children, _dir: dir })
+    }
+}
+
+impl Drop for Ephemeral {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+        }
+        for c in &mut self.children {
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Waits until a leader is elected and the membership holds `voters` nodes.
+pub async fn wait_ready(client: &Client, voters: usize, timeout: Duration) -> Result<NodeId> {
+    let until = Instant::now() + timeout;
+    loop {
+        let all = client.status_all(Duration::from_millis(300)).await;
+        let leader = all
+            .iter()
+            .filter_map(|(_, r)| r.as_ref().ok())
+            .find(|s| s.role == "leader" && s.voters.len() >= voters);
+        if let Some(l) = leader {
+            return Ok(l.id);
+        }
+        if Instant::now() >= until {
+            return Err(Error::unreachable(format!("the local cluster did not elect a leader within {timeout:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn free_ports(n: usize) -> Result<Vec<u16>> {
+    // Hold every socket until all are chosen so no port is handed out twice.
+    let socks = (0..n)
+        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
+        .collect::<std::io::Result<Vec<_>>>()
+        .context("find free ports")?;
+    socks.iter().map(|s| Ok(s.local_addr()?.port())).collect()
+}

@@ -1,0 +1,10 @@
+//! The local cluster: node processes of this same binary on loopback, their certificates and
+//! data under `DSH_HOME`, started on first use and shared by every dsh on the machine, or
+//! ephemeral for one process. It manages processes and files only; it talks to nodes through
+//! `client` like everyone else.
+
+mod local;
+mod process;
+
+pub use local::{ensure_running, home_dir, wait_ready, Ephemeral, HomeLock, LocalCluster};
+pub use process::{is_alive, NodeProcess};

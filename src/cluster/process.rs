@@ -1,0 +1,97 @@
+//! Starting and stopping node processes. A node of the shared cluster runs in its own process
+//! group so a Ctrl-C at the terminal that started it does not reach it; a node of an ephemeral
+//! cluster is tied to its parent with `PR_SET_PDEATHSIG` so it cannot outlive it.
+
+use crate::error::{Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How to start one node.
+#[derive(Debug, Clone)]
+pub struct NodeProcess {
+    pub id: String,
+    pub addr: String,
+    pub data: PathBuf,
+    pub certs: PathBuf,
+    pub join: Option<String>,
+}
+
+impl NodeProcess {
+    pub fn spawn(&self, tied_to_parent: bool) -> Result<Child> {
+        use std::os::unix::process::CommandExt;
+        std::fs::create_dir_all(&self.data).context(format!("create {}", self.data.display()))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.data.join("node.log"))
+            .context("open node log")?;
+        let exe = std::env::current_exe().context("locate the dsh binary")?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("node")
+            .args(["--id", &self.id, "--data"])
+            .arg(&self.data)
+            .args(["--listen", &self.addr, "--certs"])
+            .arg(&self.certs);
+        if let Some(j) = &self.join {
+            cmd.args(["--join", j]);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(log.try_clone().context("node log")?)
+            .stderr(log)
+            .process_group(0);
+        if tied_to_parent {
+            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
+            unsafe {
+                cmd.pre_exec(|| {
+                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd.spawn().context(format!("start node {}", self.id))?;
+        std::fs::write(self.pid_file(), child.id().to_string()).context("write pid file")?;
+        Ok(child)
+    }
+
+    pub fn pid_file(&self) -> PathBuf {
+        pid_file(&self.data)
+    }
+}
+
+pub fn pid_file(data: &Path) -> PathBuf {
+    data.join("pid")
+}
+
+/// The pid recorded for a node's data dir, if that process is still a running dsh node.
+pub fn running_pid(data: &Path) -> Option<u32> {
+    let pid: u32 = std::fs::read_to_string(pid_file(data)).ok()?.trim().parse().ok()?;
+    is_alive(pid).then_some(pid)
+}
+
+/// True when `pid` is a live (not zombie) dsh node process.
+pub fn is_alive(pid: u32) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    !zombie && args.get(1) == Some(&b"node".as_slice())
+}
+
+/// SIGTERM, then SIGKILL if the process is still there after `grace`.
+pub fn stop(pid: u32, grace: Duration) {
+    // SAFETY: plain syscalls on a pid we recorded ourselves.
+    unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+    let until = Instant::now() + grace;
+    while is_alive(pid) && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if is_alive(pid) {
+        unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        while is_alive(pid) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}

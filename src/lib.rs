@@ -1,0 +1,12 @@
+//! dsh: a shell for showing distributed systems to people. See ARCHITECTURE.md for the layers.
+
+pub mod client;
+pub mod cluster;
+pub mod error;
+pub mod net;
+pub mod node;
+pub mod proto;
+pub mod script;
+pub mod shell;
+
+pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,357 @@
+//! The `dsh` binary: parses the command line and hands each mode to the library.
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use dsh::client::{Client, ClusterFile};
+use dsh::cluster::{self, Ephemeral, HomeLock, LocalCluster};
+use dsh::net::{self, Identity};
+use dsh::proto::parse_node;
+use dsh::script::{run_story, StoryOptions};
+use dsh::shell::{self, output::Style, Ctx};
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "dsh", version, about = "A shell for showing distributed systems to people")]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    /// Run these `;`-separated commands and exit.
+    #[arg(short = 'c', value_name = "COMMANDS")]
+    commands: Option<String>,
+    /// With -c or piped input: run every line even after one fails.
+    #[arg(long)]
+    keep_going: bool,
+    #[command(subcommand)]
+    mode: Option<Mode>,
+}
+
+#[derive(Args, Clone)]
+struct Global {
+    /// A TOML file naming the nodes and certificates (default: the local cluster).
+    #[arg(long, global = true, value_name = "FILE")]
+    cluster: Option<PathBuf>,
+    /// Use a throwaway local cluster that dies with this process.
+    #[arg(long, global = true)]
+    ephemeral: bool,
+    /// One JSON object per result line.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No colours (also when NO_COLOR is set).
+    #[arg(long, global = true)]
+    no_color: bool,
+    /// Less output.
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// More logging (repeat for more; RUST_LOG also works).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// How long one request may take.
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5s", value_parser = duration)]
+    timeout: Duration,
+}
+
+#[derive(Subcommand)]
+enum Mode {
+    /// Run a story written in Rhai.
+    Run {
+        file: PathBuf,
+        /// Do not wait at `pause` (rehearsal, CI).
+        #[arg(long)]
+        no_pause: bool,
+        /// Seed for rand_int / rand_choice.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Divide sleeps and durations by this.
+        #[arg(long, default_value_t = 1.0)]
+        speed: f64,
+        /// Show speaker notes.
+        #[arg(long)]
+        notes: bool,
+    },
+    /// Run one node in the foreground.
+    Node {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long)]
+        listen: SocketAddr,
+        /// Address of a member to join through (repeatable).
+        #[arg(long)]
+        join: Vec<String>,
+        /// Directory with ca.pem and this node's certificate (default: DATA/../certs).
+        #[arg(long)]
+        certs: Option<PathBuf>,
+        /// Address other nodes and clients dial (default: --listen).
+        #[arg(long)]
+        advertise: Option<String>,
+    },
+    /// Manage the local cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
+    /// Cluster CA and certificates for nodes on several machines.
+    #[command(subcommand)]
+    Cert(CertCmd),
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Start the local cluster (create it if needed).
+    Up {
+        #[arg(short, default_value_t = 3)]
+        n: usize,
+        /// Keep node data here instead of under DSH_HOME.
+        #[arg(long)]
+        data: Option<PathBuf>,
+    },
+    /// Stop every node of the local cluster (data is kept).
+    Down,
+    /// Processes and Raft state of the local cluster.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum CertCmd {
+    /// Create a cluster CA in DIR.
+    Init { dir: PathBuf },
+    /// Issue a node or client certificate signed by the CA in DIR.
+    Issue {
+        dir: PathBuf,
+        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        node: Option<String>,
+        /// Host name or IP the node is dialled at (repeatable).
+        #[arg(long, requires = "node")]
+        host: Vec<String>,
+        #[arg(long)]
+        client: Option<String>,
+    },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    shell::spec::parse_duration(s).map_err(|e| e.message)
+}
+
+fn main() {
+    let cli = Cli::parse();
+    init_tracing(&cli);
+    let code = match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            let code = e.downcast_ref::<dsh::Error>().map_or(1, |e| e.kind.exit_code());
+            eprintln!("error: {e:#}");
+            code
+        }
+    };
+    std::process::exit(code);
+}
+
+fn init_tracing(cli: &Cli) {
+    let default = match (&cli.mode, cli.global.verbose) {
+        (_, 2..) => "debug",
+        (_, 1) => "dsh=debug,info",
+        (Some(Mode::Node { .. }), 0) => "dsh=info,openraft=warn",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+}
+
+fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.mode {
+        Some(Mode::Node { id, data, listen, join, certs, advertise }) => {
+            let id = parse_node(&id)?;
+            let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
+            let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, certs };
+            runtime()?.block_on(async {
+                let (tx, rx) = tokio::sync::watch::channel(false);
+                tokio::spawn(async move {
+                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                    tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+                    let _ = tx.send(true);
+                    Ok::<_, std::io::Error>(())
+                });
+                dsh::node::run(opts, rx).await
+            })?;
+            Ok(0)
+        }
+        Some(Mode::Cert(cmd)) => cert(cmd),
+        Some(Mode::Cluster(cmd)) => cluster_cmd(cmd, &cli.global),
+        Some(Mode::Run { file, no_pause, seed, speed, notes }) => {
+            if speed <= 0.0 {
+                anyhow::bail!(dsh::Error::usage("--speed must be above 0"));
+            }
+            let opts = StoryOptions { no_pause, seed, speed, notes };
+            with_cluster(&cli.global, |ctx, handle| {
+                let interrupted = Arc::new(AtomicBool::new(false));
+                let flag = interrupted.clone();
+                handle.spawn(async move {
+                    if tokio::signal::ctrl_c().await.is_ok() {
+                        flag.store(true, Ordering::Relaxed);
+                    }
+                });
+                let h = handle.clone();
+                let story = std::thread::spawn(move || run_story(&file, opts, ctx, h, interrupted));
+                Ok(story.join().unwrap_or(1))
+            })
+        }
+        None => {
+            let json = cli.global.json;
+            let keep_going = cli.keep_going;
+            let lines: Vec<String> = match cli.commands {
+                Some(c) => vec![c],
+                None if !std::io::stdin().is_terminal() => {
+                    std::io::stdin().lock().lines().collect::<Result<_, _>>().context("read stdin")?
+                }
+                None => return with_cluster(&cli.global, |ctx, handle| Ok(handle.block_on(prompt(ctx)))),
+            };
+            with_cluster(&cli.global, move |ctx, handle| Ok(handle.block_on(shell::run_lines(&ctx, lines, json, keep_going))))
+        }
+    }
+}
+
+/// A minimal prompt until the full one lands: one command per line.
+async fn prompt(ctx: Arc<Ctx>) -> i32 {
+    let stdin = std::io::stdin();
+    let mut line = String::new();
+    loop {
+        eprint!("dsh> ");
+        line.clear();
+        if stdin.lock().read_line(&mut line).unwrap_or(0) == 0 {
+            return 0;
+        }
+        shell::run_lines(&ctx, [line.clone()], false, true).await;
+    }
+}
+
+/// Connects to the cluster the flags name (starting the local one if needed) and runs `f` with
+/// a command context. Node processes of an ephemeral cluster are stopped before returning.
+fn with_cluster(g: &Global, f: impl FnOnce(Arc<Ctx>, tokio::runtime::Handle) -> anyhow::Result<i32>) -> anyhow::Result<i32> {
+    // Processes are spawned here, on the main thread, so an ephemeral cluster's nodes (tied
+    // to the thread that spawned them) live exactly as long as this process.
+    let (file, voters, ephemeral, lock): (ClusterFile, usize, Option<Ephemeral>, Option<HomeLock>) =
+        if let Some(path) = &g.cluster {
+            let file = ClusterFile::load(path)?;
+            (file, 0, None, None)
+        } else if g.ephemeral {
+            let e = Ephemeral::start(3)?;
+            (e.cluster.file.clone(), 3, Some(e), None)
+        } else {
+            let (c, lock) = cluster::ensure_running(&cluster::home_dir())?;
+            (c.file.clone(), c.size(), None, lock)
+        };
+    let rt = runtime()?;
+    let style = if g.json || !std::io::stdout().is_terminal() { Style::Plain } else { Style::Terminal };
+    let client = {
+        let _enter = rt.enter();
+        Arc::new(Client::new(&file, g.timeout)?)
+    };
+    if ephemeral.is_some() || lock.is_some() {
+        rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
+    }
+    drop(lock);
+    let ctx = Arc::new(Ctx { client, style });
+    let code = f(ctx, rt.handle().clone());
+    rt.shutdown_timeout(Duration::from_millis(200));
+    drop(ephemeral);
+    code
+}
+
+fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
+    let home = cluster::home_dir();
+    match cmd {
+        ClusterCmd::Up { n, data } => {
+            let lock = HomeLock::acquire(&home)?;
+            let c = match LocalCluster::load(&home)? {
+                Some(c) => c,
+                None => LocalCluster::create(&home, n, data.as_deref())?,
+            };
+            c.start_missing(false)?;
+            let rt = runtime()?;
+            let client = {
+                let _enter = rt.enter();
+                Client::new(&c.file, g.timeout)?
+            };
+            let leader = rt.block_on(cluster::wait_ready(&client, c.size(), Duration::from_secs(30)))?;
+            drop(lock);
+            if !g.quiet {
+                for (id, pid) in c.processes() {
+                    println!("{id} up (pid {})", pid.map_or("?".into(), |p| p.to_string()));
+                }
+                println!("leader: n{leader}; home: {}", home.display());
+            }
+            Ok(0)
+        }
+        ClusterCmd::Down => {
+            let _lock = HomeLock::acquire(&home)?;
+            match LocalCluster::load(&home)? {
+                None => println!("no local cluster under {}", home.display()),
+                Some(c) => {
+                    let stopped = c.stop_all();
+                    if stopped.is_empty() {
+                        println!("no node was running");
+                    }
+                    for (id, pid) in stopped {
+                        println!("stopped {id} (pid {pid})");
+                    }
+                }
+            }
+            Ok(0)
+        }
+        ClusterCmd::Status => {
+            let Some(c) = LocalCluster::load(&home)? else {
+                println!("no local cluster under {}", home.display());
+                return Ok(0);
+            };
+            for (id, pid) in c.processes() {
+                match pid {
+                    Some(p) => println!("{id} running (pid {p})"),
+                    None => println!("{id} not running"),
+                }
+            }
+            if c.processes().iter().all(|(_, p)| p.is_none()) {
+                return Ok(0);
+            }
+            let rt = runtime()?;
+            let style = if g.json || !std::io::stdout().is_terminal() { Style::Plain } else { Style::Terminal };
+            let client = {
+                let _enter = rt.enter();
+                Arc::new(Client::new(&c.file, g.timeout)?)
+            };
+            let ctx = Ctx { client, style };
+            Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
+        }
+    }
+}
+
+fn cert(cmd: CertCmd) -> anyhow::Result<i32> {
+    match cmd {
+        CertCmd::Init { dir } => {
+            net::init_ca(&dir)?;
+            println!("CA created in {}", dir.display());
+        }
+        CertCmd::Issue { dir, node, host, client } => {
+            let who = match (node, client) {
+                (Some(name), _) => {
+                    let name = dsh::proto::node_name(parse_node(&name)?);
+                    let hosts = if host.is_empty() { vec!["127.0.0.1".into(), "localhost".into()] } else { host };
+                    Identity::Node { name, hosts }
+                }
+                (None, Some(name)) => Identity::Client { name },
+                (None, None) => anyhow::bail!(dsh::Error::usage("say --node ID or --client NAME")),
+            };
+            let paths = net::issue(&dir, &who)?;
+            println!("wrote {} and {}", paths.cert.display(), paths.key.display());
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,11 @@
+//! Transport: QUIC endpoints (quinn) with mutually authenticated TLS 1.3 (rustls on ring), the
+//! cluster CA (rcgen), and frame I/O over bidirectional streams. It knows nothing of Raft or of
+//! what the frames mean; `node` and `client` build on it.
+
+mod certs;
+mod endpoint;
+mod tls;
+
+pub use certs::{init_ca, issue, CertPaths, Identity};
+pub use endpoint::{call, read_frame, write_frame, Endpoint, Peer, ALPN_CLIENT, ALPN_RAFT};
+pub use tls::TlsFiles;

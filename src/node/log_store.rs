@@ -1,0 +1,307 @@
+//! The durable Raft log in redb. `append` hands entries to a writer thread and returns at once;
+//! the thread commits them with fsync and only then tells openraft they are flushed, so RaftCore
+//! keeps working (replicating, committing) while the disk is busy and the next append carries
+//! everything that queued up meanwhile. Recent entries stay decoded in memory because the leader
+//! reads them straight back to replicate them.
+
+use super::types::{io_err, Entry, LogId, StorageError, TypeConfig, Vote};
+use openraft::storage::{LogFlushed, RaftLogStorage};
+use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::ops::{Bound, RangeBounds};
+use std::path::Path;
+use std::sync::{mpsc, Arc, Mutex};
+use tokio::sync::oneshot;
+
+const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Entries kept decoded after they are durable; replication of a lagging follower beyond
+/// this reads from disk.
+const CACHE_ENTRIES: usize = 8192;
+
+#[derive(Clone)]
+pub struct LogStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: Arc<Database>,
+    cache: Mutex<BTreeMap<u64, Entry>>,
+    state: Mutex<State>,
+    writer: mpsc::Sender<WriteOp>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct State {
+    last_log_id: Option<LogId>,
+    last_purged: Option<LogId>,
+    committed: Option<LogId>,
+}
+
+enum WriteOp {
+    Append(Vec<(u64, Vec<u8>)>, Option<LogId>, LogFlushed<TypeConfig>),
+    /// Deletes entries at and after the index.
+    Truncate(u64, oneshot::Sender<Result<(), String>>),
+    Purge(LogId, oneshot::Sender<Result<(), String>>),
+    Vote(Vec<u8>, oneshot::Sender<Result<(), String>>),
+}
+
+fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    ciborium::into_writer(v, &mut buf).expect("in-memory CBOR encoding cannot fail");
+    buf
+}
+
+fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
+    ciborium::from_reader(b).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))
+}
+
+impl LogStore {
+    pub fn open(path: &Path) -> Result<Self, StorageError> {
+        let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Store, ErrorVerb::Read, e);
+        let db = Arc::new(Database::create(path).map_err(|e| err(&e))?);
+        let mut state = State::default();
+        {
+            let tx = db.begin_write().map_err(|e| err(&e))?;
+            tx.open_table(LOG).map_err(|e| err(&e))?;
+            tx.open_table(META).map_err(|e| err(&e))?;
+            tx.commit().map_err(|e| err(&e))?;
+            let tx = db.begin_read().map_err(|e| err(&e))?;
+            let meta = tx.open_table(META).map_err(|e| err(&e))?;
+            if let Some(v) = meta.get("purged").map_err(|e| err(&e))? {
+                state.last_purged = dec(v.value())?;
+            }
+            if let Some(v) = meta.get("committed").map_err(|e| err(&e))? {
+                state.committed = dec(v.value())?;
+            }
+            let log = tx.open_table(LOG).map_err(|e| err(&e))?;
+            state.last_log_id = match log.last().map_err(|e| err(&e))? {
+                Some((_, v)) => Some(*dec::<Entry>(v.value())?.get_log_id()),
+                None => state.last_purged,
+            };
+        }
+        let (tx, rx) = mpsc::channel();
+        let writer_db = db.clone();
+        std::thread::Builder::new()
+            .name("raft-log-writer".into())
+            .spawn(move || write_loop(writer_db, rx))
+            .map_err(|e| err(&e))?;
+        Ok(LogStore {
+            inner: Arc::new(Inner { db, cache: Mutex::new(BTreeMap::new()), state: Mutex::new(state), writer: tx }),
+        })
+    }
+
+    /// The highest index known committed, for status.
+    pub fn committed_index(&self) -> u64 {
+        self.inner.state.lock().unwrap().committed.map_or(0, |l| l.index)
+    }
+
+    async fn send_and_wait(&self, op: impl FnOnce(oneshot::Sender<Result<(), String>>) -> WriteOp) -> Result<(), StorageError> {
+        let (tx, rx) = oneshot::channel();
+        let fail = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
+        self.inner.writer.send(op(tx)).map_err(|e| fail(&e))?;
+        rx.await.map_err(|e| fail(&e))?.map_err(|e| fail(&e))
+    }
+
+    fn read_disk(&self, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, StorageError> {
+        let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Read, e);
+        let tx = self.inner.db.begin_read().map_err(|e| err(&e))?;
+        let log = tx.open_table(LOG).map_err(|e| err(&e))?;
+        let range = log.range((Bound::Included(start), end)).map_err(|e| err(&e))?;
+        range.map(|r| dec(r.map_err(|e| err(&e))?.1.value())).collect()
+    }
+}
+
+fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>) {
+    while let Ok(op) = rx.recv() {
+        match op {
+            WriteOp::Append(entries, committed, callback) => {
+                let r = (|| -> Result<(), redb::Error> {
+                    let tx = db.begin_write()?;
+                    {
+                        let mut log = tx.open_table(LOG)?;
+                        for (index, bytes) in &entries {
+                            log.insert(*index, bytes.as_slice())?;
+                        }
+                        if let Some(c) = committed {
+                            tx.open_table(META)?.insert("committed", enc(&c).as_slice())?;
+                        }
+                    }
+                    tx.commit()?;
+                    Ok(())
+                })();
+                callback.log_io_completed(r.map_err(std::io::Error::other));
+            }
+            WriteOp::Truncate(index, done) => {
+                let r = (|| -> Result<(), redb::Error> {
+                    let tx = db.begin_write()?;
+                    tx.open_table(LOG)?.retain_in(index.., |_, _| false)?;
+                    tx.commit()?;
+                    Ok(())
+                })();
+                let _ = done.send(r.map_err(|e| e.to_string()));
+            }
+            WriteOp::Purge(upto, done) => {
+                let r = (|| -> Result<(), redb::Error> {
+                    let tx = db.begin_write()?;
+                    tx.open_table(LOG)?.retain_in(..=upto.index, |_, _| false)?;
+                    tx.open_table(META)?.insert("purged", enc(&Some(upto)).as_slice())?;
+                    tx.commit()?;
+                    Ok(())
+                })();
+                let _ = done.send(r.map_err(|e| e.to_string()));
+            }
+            WriteOp::Vote(bytes, done) => {
+                let r = (|| -> Result<(), redb::Error> {
+                    let tx = db.begin_write()?;
+                    tx.open_table(META)?.insert("vote", bytes.as_slice())?;
+                    tx.commit()?;
+                    Ok(())
+                })();
+                let _ = done.send(r.map_err(|e| e.to_string()));
+            }
+        }
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + Send>(
+        &mut self,
+        range: RB,
+    ) -> Result<Vec<Entry>, StorageError> {
+        let start = match range.start_bound() {
+            Bound::Included(s) => *s,
+            Bound::Excluded(s) => s + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = range.end_bound().cloned();
+        let (from_cache, cache_start) = {
+            let cache = self.inner.cache.lock().unwrap();
+            let first = cache.keys().next().copied().unwrap_or(u64::MAX);
+            let lo = start.max(first);
+            let hits: Vec<Entry> = if lo == u64::MAX {
+                vec![]
+            } else {
+                cache.range((Bound::Included(lo), end)).map(|(_, e)| e.clone()).collect()
+            };
+            (hits, first)
+        };
+        if start >= cache_start {
+            return Ok(from_cache);
+        }
+        let mut entries = self.read_disk(start, Bound::Excluded(cache_start).min_end(end))?;
+        entries.extend(from_cache);
+        Ok(entries)
+    }
+}
+
+/// The smaller of two end bounds.
+trait MinEnd {
+    fn min_end(self, other: Bound<u64>) -> Bound<u64>;
+}
+
+impl MinEnd for Bound<u64> {
+    fn min_end(self, other: Bound<u64>) -> Bound<u64> {
+        let key = |b: &Bound<u64>| match b {
+            Bound::Included(x) => (*x as u128) * 2 + 1,
+            Bound::Excluded(x) => (*x as u128) * 2,
+            Bound::Unbounded => u128::MAX,
+        };
+        if key(&self) <= key(&other) {
+            self
+        } else {
+            other
+        }
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, StorageError> {
+        let s = *self.inner.state.lock().unwrap();
+        Ok(LogState { last_purged_log_id: s.last_purged, last_log_id: s.last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
+        let bytes = enc(vote);
+        self.send_and_wait(|tx| WriteOp::Vote(bytes, tx)).await
+    }
+
+    async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
+        let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
+        let tx = self.inner.db.begin_read().map_err(|e| err(&e))?;
+        let meta = tx.open_table(META).map_err(|e| err(&e))?;
+        let vote = meta.get("vote").map_err(|e| err(&e))?;
+        vote.map(|v| dec(v.value())).transpose()
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
+        // Persisted with the next append; losing it in a crash only means re-applying less
+        // on restart, never losing data.
+        self.inner.state.lock().unwrap().committed = committed;
+        Ok(())
+    }
+
+    async fn read_committed(&mut self) -> Result<Option<LogId>, StorageError> {
+        Ok(self.inner.state.lock().unwrap().committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: LogFlushed<TypeConfig>) -> Result<(), StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut encoded = Vec::new();
+        {
+            let mut cache = self.inner.cache.lock().unwrap();
+            let mut state = self.inner.state.lock().unwrap();
+            for entry in entries {
+                let id = *entry.get_log_id();
+                encoded.push((id.index, enc(&entry)));
+                cache.insert(id.index, entry);
+                state.last_log_id = Some(id);
+            }
+            while cache.len() > CACHE_ENTRIES {
+                cache.pop_first();
+            }
+        }
+        let committed = self.inner.state.lock().unwrap().committed;
+        self.inner
+            .writer
+            .send(WriteOp::Append(encoded, committed, callback))
+            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))
+    }
+
+    async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        self.inner.cache.lock().unwrap().split_off(&log_id.index);
+        self.send_and_wait(|tx| WriteOp::Truncate(log_id.index, tx)).await?;
+        let prev = if log_id.index == 0 {
+            vec![]
+        } else {
+            self.try_get_log_entries(log_id.index - 1..log_id.index).await?
+        };
+        let mut state = self.inner.state.lock().unwrap();
+        state.last_log_id = prev.first().map(|e| *e.get_log_id()).or(state.last_purged);
+        Ok(())
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> Result<(), StorageError> {
+        {
+            let mut cache = self.inner.cache.lock().unwrap();
+            *cache = cache.split_off(&(log_id.index + 1));
+            let mut state = self.inner.state.lock().unwrap();
+            state.last_purged = Some(log_id);
+            if state.last_log_id < Some(log_id) {
+                state.last_log_id = Some(log_id);
+            }
+        }
+        self.send_and_wait(|tx| WriteOp::Purge(log_id, tx)).await
+    }
+}

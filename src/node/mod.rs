@@ -1,0 +1,13 @@
+//! A dsh node: openraft glue (log store, state machine, network), storage in redb, and the
+//! services that answer clients. It serves the wire protocol of `proto` over `net` and must not
+//! know about the shell, scripts or how results are shown.
+
+mod log_store;
+mod network;
+mod server;
+mod service;
+mod snapshot;
+mod state_machine;
+mod types;
+
+pub use server::{raft_config, run, NodeOptions};

@@ -1,0 +1,142 @@
+//! openraft's network: Raft RPCs to peers over QUIC (ALPN `dsh-raft`), one stream per RPC.
+//! The same peer connection also carries requests a follower forwards to the leader, so a
+//! partition cuts forwarding exactly as it cuts replication.
+
+use super::types::TypeConfig;
+use crate::error::{Error, ErrorKind};
+use crate::net::{Endpoint, Peer, ALPN_RAFT};
+use crate::proto::{Envelope, NodeId, Reply};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::BasicNode;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[derive(Serialize, Deserialize)]
+pub enum PeerRequest {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<NodeId>),
+    Snapshot(InstallSnapshotRequest<TypeConfig>),
+    /// A client request a follower hands to the leader.
+    Forward(Envelope),
+}
+
+#[derive(Serialize, Deserialize)]
+pub enum PeerReply {
+    Append(Result<AppendEntriesResponse<NodeId>, RaftError<NodeId>>),
+    Vote(Result<VoteResponse<NodeId>, RaftError<NodeId>>),
+    Snapshot(Result<InstallSnapshotResponse<NodeId>, RaftError<NodeId, InstallSnapshotError>>),
+    Forward(Reply),
+    /// The request could not be read (bad frame) or was of the wrong kind.
+    Refused(Error),
+}
+
+/// One connection per peer address, shared by Raft replication and forwarding.
+#[derive(Clone)]
+pub struct Peers {
+    endpoint: Endpoint,
+    by_addr: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
+}
+
+impl Peers {
+    pub fn new(endpoint: Endpoint) -> Self {
+        Peers { endpoint, by_addr: Arc::default() }
+    }
+
+    pub fn get(&self, addr: &str) -> Arc<Peer> {
+        let mut map = self.by_addr.lock().unwrap();
+        map.entry(addr.to_string())
+            .or_insert_with(|| Arc::new(Peer::new(self.endpoint.clone(), addr, ALPN_RAFT)))
+            .clone()
+    }
+
+    /// Sends a client request to the leader at `addr` and returns its reply.
+    pub async fn forward(&self, addr: &str, env: Envelope) -> crate::error::Result<Reply> {
+        let timeout = Duration::from_millis(env.timeout_ms as u64);
+        let (peer, req) = (self.get(addr), PeerRequest::Forward(env));
+        match tokio::time::timeout(timeout, peer.call::<_, PeerReply>(&req)).await {
+            Err(_) => Err(Error::timeout(format!("leader at {addr} did not answer in {timeout:?}"))),
+            Ok(Ok(PeerReply::Forward(r))) => Ok(r),
+            Ok(Ok(PeerReply::Refused(e))) => Err(e),
+            Ok(Ok(_)) => Err(Error::internal("leader answered a forward with the wrong reply")),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+}
+
+impl RaftNetworkFactory<TypeConfig> for Peers {
+    type Network = PeerLink;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
+        PeerLink { target, peer: self.get(&node.addr) }
+    }
+}
+
+pub struct PeerLink {
+    target: NodeId,
+    peer: Arc<Peer>,
+}
+
+type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
+
+impl PeerLink {
+    async fn send<E: std::error::Error>(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerReply, RpcErr<E>> {
+        match tokio::time::timeout(option.hard_ttl(), self.peer.call::<_, PeerReply>(&req)).await {
+            Err(_) => Err(RPCError::Network(NetworkError::new(&Error::timeout("peer RPC timed out")))),
+            Ok(Err(e)) if e.kind == ErrorKind::Unreachable => Err(RPCError::Unreachable(Unreachable::new(&e))),
+            Ok(Err(e)) => Err(RPCError::Network(NetworkError::new(&e))),
+            Ok(Ok(PeerReply::Refused(e))) => Err(RPCError::Network(NetworkError::new(&e))),
+            Ok(Ok(r)) => Ok(r),
+        }
+    }
+
+    fn remote<E: std::error::Error>(&self, e: RaftError<NodeId, E>) -> RpcErr<E> {
+        RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+}
+
+fn mismatch<E: std::error::Error>() -> RpcErr<E> {
+    RPCError::Network(NetworkError::new(&Error::internal("peer answered with the wrong reply kind")))
+}
+
+impl RaftNetwork<TypeConfig> for PeerLink {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        match self.send(PeerRequest::Append(rpc), &option).await? {
+            PeerReply::Append(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        match self.send(PeerRequest::Snapshot(rpc), &option).await? {
+            PeerReply::Snapshot(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    async fn vote(&mut self, rpc: VoteRequest<NodeId>, option: RPCOption) -> Result<VoteResponse<NodeId>, RpcErr> {
+        match self.send(PeerRequest::Vote(rpc), &option).await? {
+            PeerReply::Vote(r) => r.map_err(|e| self.remote(e)),
+            _ => Err(mismatch()),
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        // A restarted node should be caught up within a demo's attention span.
+        Backoff::new(std::iter::repeat(Duration::from_millis(100)))
+    }
+}

@@ -1,0 +1,185 @@
+//! Starts a node and serves it: opens storage, builds the openraft instance, accepts QUIC
+//! connections and dispatches each stream by ALPN (peer RPCs or client requests), and joins an
+//! existing cluster when asked. Everything it spawns stops when `shutdown` fires.
+
+use super::log_store::LogStore;
+use super::network::{PeerReply, PeerRequest, Peers};
+use super::service::Service;
+use super::state_machine::StateMachine;
+use super::types::Raft;
+use crate::error::{Context, Error, Result};
+use crate::net::{self, CertPaths, Endpoint, Peer, TlsFiles, ALPN_CLIENT, ALPN_RAFT};
+use crate::proto::{node_name, Envelope, NodeId, Reply, Request, Response};
+use openraft::{BasicNode, Config, SnapshotPolicy};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+pub struct NodeOptions {
+    pub id: NodeId,
+    pub data: PathBuf,
+    pub listen: SocketAddr,
+    /// The address others dial; defaults to `listen`.
+    pub advertise: Option<String>,
+    pub join: Vec<String>,
+    /// Directory holding `ca.pem` and this node's `nN.pem`/`nN.key`.
+    pub certs: PathBuf,
+}
+
+/// Raft timing tuned for demos: a dead leader is noticed and replaced in a few hundred ms.
+pub fn raft_config() -> Result<Config> {
+    Config {
+        cluster_name: "dsh".into(),
+        heartbeat_interval: 50,
+        election_timeout_min: 150,
+        election_timeout_max: 300,
+        install_snapshot_timeout: 2000,
+        max_payload_entries: 1000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(10_000),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| Error::internal(format!("raft config: {e}")))
+}
+
+/// Runs a node until `shutdown` turns true.
+pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Result<()> {
+    let started = Instant::now();
+    std::fs::create_dir_all(&opts.data).context(format!("create {}", opts.data.display()))?;
+    let name = node_name(opts.id);
+    let tls = TlsFiles::load(&CertPaths::in_dir(&opts.certs, &name))?;
+    let endpoint = Endpoint::server(opts.listen, &tls)?;
+    let addr = opts.advertise.clone().unwrap_or_else(|| opts.listen.to_string());
+
+    let storage = |e: super::types::StorageError| Error::internal(format!("storage: {e}"));
+    let log = LogStore::open(&opts.data.join("log.redb")).map_err(storage)?;
+    let sm = StateMachine::open(&opts.data).map_err(storage)?;
+    let store = sm.store();
+    let peers = Peers::new(endpoint.clone());
+    let raft = Raft::new(opts.id, Arc::new(raft_config()?), peers.clone(), log.clone(), sm)
+        .await
+        .map_err(|e| Error::internal(format!("start raft: {e}")))?;
+    if opts.join.is_empty() && !raft.is_initialized().await.map_err(|e| Error::internal(e.to_string()))? {
+        let members = BTreeMap::from([(opts.id, BasicNode::new(&addr))]);
+        raft.initialize(members).await.map_err(|e| Error::internal(format!("initialize: {e}")))?;
+    }
+    let recovery = started.elapsed();
+    let svc = Arc::new(Service {
+        id: opts.id,
+        addr: addr.clone(),
+        raft: raft.clone(),
+        store,
+        log,
+        peers,
+        data_dir: opts.data.clone(),
+        started,
+        recovery,
+        join_lock: Default::default(),
+    });
+    tracing::info!(
+        node = %name, %addr, recovery_ms = recovery.as_millis() as u64,
+        applied = svc.store.applied_index(), keys = svc.store.keys(), "serving"
+    );
+    eprintln!("{name} serving on {addr}; recovered in {} ms", recovery.as_millis());
+
+    let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == opts.id);
+    let joiner = (!opts.join.is_empty() && !is_voter).then(|| {
+        tokio::spawn(join_cluster(endpoint.clone(), opts.id, addr.clone(), opts.join.clone(), shutdown.clone()))
+    });
+
+    loop {
+        tokio::select! {
+            incoming = endpoint.accept() => match incoming {
+                Some(incoming) => { tokio::spawn(serve_connection(svc.clone(), incoming, shutdown.clone())); }
+                None => break,
+            },
+            _ = shutdown.changed() => break,
+        }
+    }
+    if let Some(j) = joiner {
+        j.abort();
+    }
+    raft.shutdown().await.map_err(|e| Error::internal(format!("raft shutdown: {e}")))?;
+    endpoint.close();
+    Ok(())
+}
+
+async fn join_cluster(endpoint: Endpoint, id: NodeId, addr: String, targets: Vec<String>, mut shutdown: watch::Receiver<bool>) {
+    let request = Envelope { timeout_ms: 10_000, request: Request::Join { id, addr } };
+    loop {
+        for target in &targets {
+            let peer = Peer::new(endpoint.clone(), target.clone(), ALPN_CLIENT);
+            match peer.call::<_, Reply>(&request).await {
+                Ok(Reply { result: Ok(Response::Joined), .. }) => {
+                    tracing::info!(via = %target, "joined the cluster");
+                    return;
+                }
+                Ok(Reply { result, .. }) => tracing::debug!(?result, via = %target, "join refused"),
+                Err(e) => tracing::debug!(%e, via = %target, "join failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn serve_connection(svc: Arc<Service>, incoming: quinn::Incoming, mut shutdown: watch::Receiver<bool>) {
+    // The TLS handshake refuses anyone without a CA-issued certificate.
+    let conn = match incoming.await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(%e, "refused connection");
+            return;
+        }
+    };
+    let alpn = conn
+        .handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol);
+    let is_raft = alpn.as_deref() == Some(ALPN_RAFT);
+    loop {
+        tokio::select! {
+            stream = conn.accept_bi() => match stream {
+                Ok((send, recv)) => { tokio::spawn(serve_stream(svc.clone(), is_raft, send, recv)); }
+                Err(_) => return,
+            },
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+async fn serve_stream(svc: Arc<Service>, is_raft: bool, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
+    let written = if is_raft {
+        let reply = match net::read_frame::<PeerRequest>(&mut recv).await {
+            Ok(req) => peer_rpc(&svc, req).await,
+            Err(e) => PeerReply::Refused(e),
+        };
+        net::write_frame(&mut send, &reply).await
+    } else {
+        let reply = match net::read_frame::<Envelope>(&mut recv).await {
+            Ok(env) => svc.handle(env, true).await,
+            Err(e) => Reply { node: svc.id, leader: None, result: Err(e) },
+        };
+        net::write_frame(&mut send, &reply).await
+    };
+    if written.is_ok() {
+        let _ = send.finish();
+    }
+    // Whatever is left unread (an oversized body) is refused rather than drained.
+    let _ = recv.stop(0u32.into());
+}
+
+async fn peer_rpc(svc: &Service, req: PeerRequest) -> PeerReply {
+    match req {
+        PeerRequest::Append(r) => PeerReply::Append(svc.raft.append_entries(r).await),
+        PeerRequest::Vote(r) => PeerReply::Vote(svc.raft.vote(r).await),
+        PeerRequest::Snapshot(r) => PeerReply::Snapshot(svc.raft.install_snapshot(r).await),
+        PeerRequest::Forward(env) => PeerReply::Forward(svc.handle(env, false).await),
+    }
+}

@@ -1,0 +1,239 @@
+//! Answers client requests on a node: writes go through Raft on the leader, reads are
+//! linearizable through openraft's read index unless the caller asked for this node's own
+//! (possibly stale) state. A follower forwards what needs the leader, once, over the peer link.
+
+use super::log_store::LogStore;
+use super::network::Peers;
+use super::state_machine::Store;
+use super::types::Raft;
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::{Envelope, LogCommand, NodeId, NodeStatus, Op, Reply, Request, Response};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
+use openraft::{BasicNode, ServerState};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Upper bound on how long a node works on one request, whatever the client allows.
+const MAX_REQUEST_TIME: Duration = Duration::from_secs(30);
+
+pub struct Service {
+    pub id: NodeId,
+    pub addr: String,
+    pub raft: Raft,
+    pub store: Arc<Store>,
+    pub log: LogStore,
+    pub peers: Peers,
+    pub data_dir: PathBuf,
+    pub started: Instant,
+    pub recovery: Duration,
+    /// Membership changes one at a time; concurrent joins would otherwise race.
+    pub join_lock: tokio::sync::Mutex<()>,
+}
+
+enum Outcome {
+    Done(Result<Response>),
+    /// Not the leader: hand to this node (if known).
+    Forward(Option<NodeId>),
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+impl Service {
+    fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Handles one client request. `may_forward` is false for requests that were already
+    /// forwarded to us, so a stale leader hint can never bounce a request around.
+    pub async fn handle(&self, env: Envelope, may_forward: bool) -> Reply {
+        let budget = Duration::from_millis(env.timeout_ms as u64).min(MAX_REQUEST_TIME);
+        let deadline = Instant::now() + budget;
+        let result = match tokio::time::timeout(budget, self.route(env, may_forward, deadline)).await {
+            Ok(r) => r,
+            Err(_) => Err(self.timeout_error(budget)),
+        };
+        Reply { node: self.id, leader: self.leader(), result }
+    }
+
+    async fn route(&self, env: Envelope, may_forward: bool, deadline: Instant) -> Result<Response> {
+        loop {
+            match self.execute(&env.request).await {
+                Outcome::Done(r) => return r,
+                Outcome::Forward(Some(leader)) if leader != self.id && may_forward => {
+                    let addr = self.addr_of(leader)?;
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    let fwd = Envelope { timeout_ms: left.as_millis() as u32, request: env.request.clone() };
+                    // If the leader dies mid-request, follow the election instead of waiting
+                    // on a connection that will never answer.
+                    let waiter = self.raft.wait(Some(left));
+                    let changed = waiter.metrics(|m| m.current_leader != Some(leader), "leader changed");
+                    tokio::select! {
+                        r = self.peers.forward(&addr, fwd) => match r {
+                            Ok(reply) => return reply.result,
+                            Err(e) if e.kind == ErrorKind::Unreachable => {
+                                self.peers.get(&addr).reset().await;
+                                tokio::time::sleep(Duration::from_millis(20)).await;
+                            }
+                            Err(e) => return Err(e),
+                        },
+                        _ = changed => {}
+                    }
+                }
+                Outcome::Forward(Some(_)) => {
+                    return Err(Error::no_quorum("this node lost leadership while handling the request"))
+                }
+                Outcome::Forward(None) => self.wait_for_leader(deadline).await?,
+            }
+        }
+    }
+
+    async fn wait_for_leader(&self, deadline: Instant) -> Result<()> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        self.raft
+            .wait(Some(left))
+            .metrics(|m| m.current_leader.is_some(), "leader known")
+            .await
+            .map(|_| ())
+            .map_err(|_| Error::no_quorum(format!("no leader elected within {left:?}")))
+    }
+
+    fn addr_of(&self, id: NodeId) -> Result<String> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership()
+            .get_node(&id)
+            .map(|n| n.addr.clone())
+            .ok_or_else(|| Error::internal(format!("leader n{id} is not in the membership")))
+    }
+
+    fn timeout_error(&self, budget: Duration) -> Error {
+        let m = self.raft.metrics().borrow().clone();
+        let quorum_lost = m.state == ServerState::Leader
+            && m.millis_since_quorum_ack.is_none_or(|ms| ms > self.raft.config().election_timeout_max);
+        if quorum_lost || m.current_leader.is_none() {
+            Error::no_quorum(format!("no majority answered within {budget:?}"))
+        } else {
+            Error::timeout(format!("no answer within {budget:?}"))
+        }
+    }
+
+    async fn execute(&self, req: &Request) -> Outcome {
+        match req {
+            Request::Put { key, value } => self.write(Op::Put { key: key.clone(), value: value.clone() }).await,
+            Request::Del { key } => self.write(Op::Del { key: key.clone() }).await,
+            Request::Cas { key, expected, new } => {
+                self.write(Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() })
+                    .await
+            }
+            Request::Get { key, stale } => {
+                self.read(*stale, || self.store.get(key).map(Response::Value)).await
+            }
+            Request::Scan { prefix, limit, stale } => {
+                self.read(*stale, || self.store.scan(prefix, *limit as usize).map(Response::Scan))
+                    .await
+            }
+            Request::Status => Outcome::Done(Ok(Response::Status(self.status()))),
+            Request::Ping => Outcome::Done(Ok(Response::Pong)),
+            Request::Join { id, addr } => self.join(*id, addr).await,
+        }
+    }
+
+    async fn write(&self, op: Op) -> Outcome {
+        match self.raft.client_write(LogCommand { at_ms: now_ms(), op }).await {
+            Ok(resp) => Outcome::Done(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Outcome::Forward(f.leader_id),
+            Err(e) => Outcome::Done(Err(Error::internal(e.to_string()))),
+        }
+    }
+
+    async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
+        if !stale {
+            match self.raft.ensure_linearizable().await {
+                Ok(_) => {}
+                Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
+                    return Outcome::Forward(f.leader_id)
+                }
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
+                    return Outcome::Done(Err(Error::no_quorum(e.to_string())))
+                }
+                Err(e) => return Outcome::Done(Err(Error::internal(e.to_string()))),
+            }
+        }
+        Outcome::Done(read())
+    }
+
+    async fn join(&self, id: NodeId, addr: &str) -> Outcome {
+        let _one_at_a_time = self.join_lock.lock().await;
+        // Membership changes need the previous one committed (openraft#1885).
+        let ready = self
+            .raft
+            .wait(Some(Duration::from_secs(5)))
+            .metrics(
+                |m| {
+                    m.state != ServerState::Leader
+                        || m.membership_config.log_id().map(|l| l.index) <= m.last_applied.map(|l| l.index)
+                },
+                "membership committed",
+            )
+            .await;
+        if ready.is_err() {
+            return Outcome::Done(Err(Error::timeout("previous membership change did not commit")));
+        }
+        let voters: std::collections::BTreeSet<NodeId> =
+            self.raft.metrics().borrow().membership_config.membership().voter_ids().collect();
+        if voters.contains(&id) {
+            return Outcome::Done(Ok(Response::Joined));
+        }
+        if let Err(e) = self.raft.add_learner(id, BasicNode::new(addr), true).await {
+            return match e {
+                RaftError::APIError(ClientWriteError::ForwardToLeader(ForwardToLeader { leader_id, .. })) => {
+                    Outcome::Forward(leader_id)
+                }
+                e => Outcome::Done(Err(Error::internal(format!("add learner n{id}: {e}")))),
+            };
+        }
+        let mut members = voters;
+        members.insert(id);
+        match self.raft.change_membership(members, false).await {
+            Ok(_) => Outcome::Done(Ok(Response::Joined)),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Outcome::Forward(f.leader_id),
+            Err(e) => Outcome::Done(Err(Error::internal(format!("add voter n{id}: {e}")))),
+        }
+    }
+
+    pub fn status(&self) -> NodeStatus {
+        let m = self.raft.metrics().borrow().clone();
+        let role = match m.state {
+            ServerState::Leader => "leader",
+            ServerState::Follower => "follower",
+            ServerState::Candidate => "candidate",
+            ServerState::Learner => "learner",
+            ServerState::Shutdown => "shutdown",
+        };
+        NodeStatus {
+            id: self.id,
+            addr: self.addr.clone(),
+            role: role.into(),
+            term: m.current_term,
+            leader: m.current_leader,
+            last_log_index: m.last_log_index.unwrap_or(0),
+            commit_index: self.log.committed_index().max(self.store.applied_index()),
+            applied_index: self.store.applied_index(),
+            keys: self.store.keys(),
+            bytes_on_disk: dir_size(&self.data_dir),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+            recovery_ms: self.recovery.as_millis() as u64,
+            voters: m.membership_config.membership().voter_ids().collect(),
+            pid: std::process::id(),
+        }
+    }
+}
+
+fn dir_size(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
+        .unwrap_or(0)
+}
+

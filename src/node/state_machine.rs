@@ -1,0 +1,322 @@
+//! The replicated state machine, stored in redb: keys with revisions, plus the last applied log
+//! id and membership. `apply` is deterministic: it reads nothing but the entries and the stored
+//! state (time comes from `LogCommand::at_ms`, never the clock).
+//!
+//! Applied state is committed without fsync (the Raft log already holds every entry durably) and
+//! made durable every `DURABLE_EVERY` entries and whenever a snapshot is taken. After a crash the
+//! state machine reopens at its last durable point — or at the newer snapshot, which is
+//! reinstalled — and openraft re-applies the committed tail from the log.
+
+use super::snapshot::{SnapshotData, SnapshotStore};
+use super::types::{io_err, ApplyResult, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use crate::error::{Error, ErrorKind};
+use crate::proto::{KeyValue, Op, Response, Versioned};
+use openraft::storage::RaftStateMachine;
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
+use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
+use std::io::Cursor;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const DURABLE_EVERY: u64 = 2000;
+
+/// Shared by openraft (which applies) and the node's services (which read).
+pub struct Store {
+    db: Database,
+    snapshots: SnapshotStore,
+    applied_index: AtomicU64,
+    keys: AtomicU64,
+    since_durable: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct StateMachine {
+    store: Arc<Store>,
+}
+
+fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    ciborium::into_writer(v, &mut buf).expect("in-memory CBOR encoding cannot fail");
+    buf
+}
+
+fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
+    ciborium::from_reader(b).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))
+}
+
+fn sm_err(e: impl std::fmt::Display) -> StorageError {
+    io_err(ErrorSubject::StateMachine, ErrorVerb::Write, e)
+}
+
+/// A stored value: the revision it was written at, then the bytes.
+fn pack(revision: u64, value: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + value.len());
+    v.extend_from_slice(&revision.to_le_bytes());
+    v.extend_from_slice(value.as_bytes());
+    v
+}
+
+fn unpack(bytes: &[u8]) -> Versioned {
+    let (rev, value) = bytes.split_at(8.min(bytes.len()));
+    Versioned {
+        revision: u64::from_le_bytes(rev.try_into().unwrap_or([0; 8])),
+        value: String::from_utf8_lossy(value).into_owned(),
+    }
+}
+
+fn get_meta<T: serde::de::DeserializeOwned + Default>(
+    t: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<T, StorageError> {
+    match t.get(key).map_err(sm_err)? {
+        Some(v) => dec(v.value()),
+        None => Ok(T::default()),
+    }
+}
+
+impl StateMachine {
+    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+        let db = Database::create(dir.join("state.redb")).map_err(sm_err)?;
+        let tx = db.begin_write().map_err(sm_err)?;
+        tx.open_table(KV).map_err(sm_err)?;
+        tx.open_table(META).map_err(sm_err)?;
+        tx.commit().map_err(sm_err)?;
+        let store = Arc::new(Store {
+            db,
+            snapshots: SnapshotStore::new(dir),
+            applied_index: AtomicU64::new(0),
+            keys: AtomicU64::new(0),
+            since_durable: AtomicU64::new(0),
+        });
+        let sm = StateMachine { store };
+        // A snapshot newer than the durable state means we crashed after taking it; the log
+        // before it may be purged, so the snapshot is the only source for that prefix.
+        let (applied, _) = sm.read_applied()?;
+        if let Some((meta, data)) = sm.store.snapshots.load()? {
+            if meta.last_log_id > applied {
+                sm.install(&meta, &data)?;
+            }
+        }
+        sm.refresh_counters()?;
+        Ok(sm)
+    }
+
+    pub fn store(&self) -> Arc<Store> {
+        self.store.clone()
+    }
+
+    fn read_applied(&self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        let tx = self.store.db.begin_read().map_err(sm_err)?;
+        let meta = tx.open_table(META).map_err(sm_err)?;
+        Ok((get_meta(&meta, "applied")?, get_meta(&meta, "membership")?))
+    }
+
+    fn refresh_counters(&self) -> Result<(), StorageError> {
+        let tx = self.store.db.begin_read().map_err(sm_err)?;
+        let kv = tx.open_table(KV).map_err(sm_err)?;
+        self.store.keys.store(kv.len().map_err(sm_err)?, Ordering::Relaxed);
+        let meta = tx.open_table(META).map_err(sm_err)?;
+        let applied: Option<LogId> = get_meta(&meta, "applied")?;
+        self.store.applied_index.store(applied.map_or(0, |l| l.index), Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Replaces the whole state with a snapshot, durably.
+    fn install(&self, meta: &SnapshotMeta, data: &SnapshotData) -> Result<(), StorageError> {
+        let mut tx = self.store.db.begin_write().map_err(sm_err)?;
+        tx.set_quick_repair(true);
+        {
+            let mut kv = tx.open_table(KV).map_err(sm_err)?;
+            kv.retain(|_, _| false).map_err(sm_err)?;
+            for e in &data.keys {
+                kv.insert(e.key.as_str(), pack(e.revision, &e.value).as_slice()).map_err(sm_err)?;
+            }
+            let mut m = tx.open_table(META).map_err(sm_err)?;
+            m.insert("applied", enc(&meta.last_log_id).as_slice()).map_err(sm_err)?;
+            m.insert("membership", enc(&meta.last_membership).as_slice()).map_err(sm_err)?;
+            m.insert("revision", enc(&data.revision).as_slice()).map_err(sm_err)?;
+        }
+        tx.commit().map_err(sm_err)?;
+        self.refresh_counters()
+    }
+}
+
+impl Store {
+    pub fn get(&self, key: &str) -> crate::error::Result<Option<Versioned>> {
+        let tx = self.db.begin_read().map_err(internal)?;
+        let kv = tx.open_table(KV).map_err(internal)?;
+        Ok(kv.get(key).map_err(internal)?.map(|v| unpack(v.value())))
+    }
+
+    pub fn scan(&self, prefix: &str, limit: usize) -> crate::error::Result<Vec<KeyValue>> {
+        let tx = self.db.begin_read().map_err(internal)?;
+        let kv = tx.open_table(KV).map_err(internal)?;
+        let mut out = Vec::new();
+        for item in kv.range(prefix..).map_err(internal)? {
+            let (k, v) = item.map_err(internal)?;
+            if !k.value().starts_with(prefix) || out.len() >= limit {
+                break;
+            }
+            let Versioned { value, revision } = unpack(v.value());
+            out.push(KeyValue { key: k.value().to_string(), value, revision });
+        }
+        Ok(out)
+    }
+
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index.load(Ordering::Relaxed)
+    }
+
+    pub fn keys(&self) -> u64 {
+        self.keys.load(Ordering::Relaxed)
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Error {
+    Error::internal(format!("state machine: {e}"))
+}
+
+/// Applies one operation inside the batch's write transaction.
+fn apply_op(
+    kv: &mut redb::Table<&str, &[u8]>,
+    revision: &mut u64,
+    keys: &mut i64,
+    op: &Op,
+) -> Result<ApplyResult, redb::Error> {
+    Ok(match op {
+        Op::Put { key, value } => {
+            *revision += 1;
+            if kv.insert(key.as_str(), pack(*revision, value).as_slice())?.is_none() {
+                *keys += 1;
+            }
+            Ok(Response::Written { revision: *revision })
+        }
+        Op::Del { key } => {
+            let existed = kv.remove(key.as_str())?.is_some();
+            if existed {
+                *revision += 1;
+                *keys -= 1;
+            }
+            Ok(Response::Deleted { revision: *revision, existed })
+        }
+        Op::Cas { key, expected, new } => {
+            let current = kv.get(key.as_str())?.map(|v| unpack(v.value()).value);
+            if &current == expected {
+                *revision += 1;
+                if kv.insert(key.as_str(), pack(*revision, new).as_slice())?.is_none() {
+                    *keys += 1;
+                }
+                Ok(Response::Cas { revision: *revision, swapped: true, current: Some(new.clone()) })
+            } else {
+                Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!("{key} is {}, not {}", show(&current), show(expected)),
+                ))
+            }
+        }
+    })
+}
+
+fn show(v: &Option<String>) -> String {
+    v.as_ref().map_or("absent".into(), |s| format!("{s:?}"))
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> Result<(Option<LogId>, StoredMembership), StorageError> {
+        self.read_applied()
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError>
+    where
+        I: IntoIterator<Item = Entry> + Send,
+        I::IntoIter: Send,
+    {
+        let mut tx = self.store.db.begin_write().map_err(sm_err)?;
+        let mut results = Vec::new();
+        let mut last = None;
+        let mut keys = 0i64;
+        {
+            let mut kv = tx.open_table(KV).map_err(sm_err)?;
+            let mut meta = tx.open_table(META).map_err(sm_err)?;
+            let mut revision: u64 = get_meta(&meta, "revision")?;
+            let mut membership = None;
+            for entry in entries {
+                last = Some(entry.log_id);
+                results.push(match &entry.payload {
+                    EntryPayload::Blank => Ok(Response::Pong),
+                    EntryPayload::Normal(cmd) => apply_op(&mut kv, &mut revision, &mut keys, &cmd.op).map_err(sm_err)?,
+                    EntryPayload::Membership(m) => {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                        Ok(Response::Pong)
+                    }
+                });
+            }
+            meta.insert("applied", enc(&last).as_slice()).map_err(sm_err)?;
+            meta.insert("revision", enc(&revision).as_slice()).map_err(sm_err)?;
+            if let Some(m) = membership {
+                meta.insert("membership", enc(&m).as_slice()).map_err(sm_err)?;
+            }
+        }
+        let n = results.len() as u64;
+        let durable = self.store.since_durable.fetch_add(n, Ordering::Relaxed) + n >= DURABLE_EVERY;
+        if durable {
+            self.store.since_durable.store(0, Ordering::Relaxed);
+            tx.set_quick_repair(true);
+        } else {
+            tx.set_durability(Durability::None).map_err(sm_err)?;
+        }
+        tx.commit().map_err(sm_err)?;
+        if let Some(l) = last {
+            self.store.applied_index.store(l.index, Ordering::Relaxed);
+        }
+        self.store.keys.fetch_add(keys as u64, Ordering::Relaxed);
+        Ok(results)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+        let bytes = snapshot.into_inner();
+        let data: SnapshotData = dec(&bytes)?;
+        self.store.snapshots.save(meta, &bytes)?;
+        self.install(meta, &data)
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
+        Ok(self.store.snapshots.load_raw()?.map(|(meta, bytes)| Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        // A read transaction is a consistent view; applying continues meanwhile.
+        let tx = self.store.db.begin_read().map_err(sm_err)?;
+        let meta_t = tx.open_table(META).map_err(sm_err)?;
+        let last_log_id: Option<LogId> = get_meta(&meta_t, "applied")?;
+        let last_membership: StoredMembership = get_meta(&meta_t, "membership")?;
+        let revision: u64 = get_meta(&meta_t, "revision")?;
+        let kv = tx.open_table(KV).map_err(sm_err)?;
+        let mut keys = Vec::with_capacity(kv.len().map_err(sm_err)? as usize);
+        for item in kv.iter().map_err(sm_err)? {
+            let (k, v) = item.map_err(sm_err)?;
+            let Versioned { value, revision } = unpack(v.value());
+            keys.push(KeyValue { key: k.value().to_string(), value, revision });
+        }
+        let bytes = enc(&SnapshotData { revision, keys });
+        let snapshot_id = format!("{}-{}", last_log_id.map_or(0, |l| l.leader_id.term), last_log_id.map_or(0, |l| l.index));
+        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
+        self.store.snapshots.save(&meta, &bytes)?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    }
+}

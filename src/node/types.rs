@@ -1,0 +1,33 @@
+//! The openraft type configuration: what a log entry carries and what applying it returns.
+
+use crate::error::Error;
+use crate::proto::{LogCommand, NodeId, Response};
+use std::io::Cursor;
+
+/// What applying one entry yields, handed back to the proposer.
+pub type ApplyResult = Result<Response, Error>;
+
+openraft::declare_raft_types!(
+    pub TypeConfig:
+        D = LogCommand,
+        R = ApplyResult,
+        NodeId = NodeId,
+        Node = openraft::BasicNode,
+        Entry = openraft::Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);
+
+pub type Raft = openraft::Raft<TypeConfig>;
+pub type Entry = openraft::Entry<TypeConfig>;
+pub type LogId = openraft::LogId<NodeId>;
+pub type Vote = openraft::Vote<NodeId>;
+pub type StorageError = openraft::StorageError<NodeId>;
+pub type StoredMembership = openraft::StoredMembership<NodeId, openraft::BasicNode>;
+pub type SnapshotMeta = openraft::SnapshotMeta<NodeId, openraft::BasicNode>;
+
+/// Wraps any storage failure as openraft's fatal I/O error. Storage errors stop the node: a
+/// replica that cannot trust its disk must not vote or serve.
+pub fn io_err(subject: openraft::ErrorSubject<NodeId>, verb: openraft::ErrorVerb, e: impl std::fmt::Display) -> StorageError {
+    openraft::StorageIOError::new(subject, verb, openraft::AnyError::error(e.to_string())).into()
+}

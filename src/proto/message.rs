@@ -1,0 +1,92 @@
+//! Client ↔ node messages. One request and one reply per QUIC stream.
+
+use super::NodeId;
+use crate::error::Error;
+use serde::{Deserialize, Serialize};
+
+/// A request as sent on the wire, with the time budget the caller still has.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Envelope {
+    pub timeout_ms: u32,
+    pub request: Request,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Request {
+    Put { key: String, value: String },
+    /// `stale`: answer from this node's applied state without asking the leader.
+    Get { key: String, stale: bool },
+    Del { key: String },
+    Scan { prefix: String, limit: u32, stale: bool },
+    Cas { key: String, expected: Option<String>, new: String },
+    Status,
+    Ping,
+    /// Asks the cluster to add the sender as a voter.
+    Join { id: NodeId, addr: String },
+}
+
+impl Request {
+    /// Requests a follower hands to the leader rather than answering itself.
+    pub fn needs_leader(&self) -> bool {
+        match self {
+            Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
+            Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } | Request::Join { .. } => true,
+            Request::Status | Request::Ping => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Versioned {
+    pub value: String,
+    /// The cluster revision at which this value was written.
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+    pub revision: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Response {
+    Written { revision: u64 },
+    Deleted { revision: u64, existed: bool },
+    /// `swapped == false` carries the value that made the swap fail.
+    Cas { revision: u64, swapped: bool, current: Option<String> },
+    Value(Option<Versioned>),
+    Scan(Vec<KeyValue>),
+    Status(NodeStatus),
+    Pong,
+    Joined,
+}
+
+/// What a node says back: who answered, who it believes leads, and the outcome.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reply {
+    pub node: NodeId,
+    pub leader: Option<NodeId>,
+    pub result: Result<Response, Error>,
+}
+
+/// One node's view of itself, as shown by `status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: NodeId,
+    pub addr: String,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<NodeId>,
+    pub last_log_index: u64,
+    pub commit_index: u64,
+    pub applied_index: u64,
+    pub keys: u64,
+    pub bytes_on_disk: u64,
+    pub uptime_ms: u64,
+    /// How long the last start took from process start to serving.
+    pub recovery_ms: u64,
+    pub voters: Vec<NodeId>,
+    pub pid: u32,
+}

@@ -1,0 +1,13 @@
+//! Wire types shared by nodes and clients: requests, responses, the commands replicated through
+//! the Raft log, node status, and the length-prefixed CBOR framing. Pure data and codecs: nothing
+//! here does I/O, knows about QUIC, or about openraft.
+
+mod command;
+mod frame;
+mod ids;
+mod message;
+
+pub use command::{LogCommand, Op};
+pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
+pub use ids::{node_name, parse_node, NodeId};
+pub use message::{Envelope, KeyValue, NodeStatus, Reply, Request, Response, Versioned};

@@ -1,0 +1,65 @@
+//! Registers the command table into a Rhai engine. A command with positional parameters
+//! `P1..Pn` becomes functions of every arity its required parameters allow, plus one taking a
+//! trailing map of flags: `put("k", "v")`, `put("k", "v", #{via: "n2"})`.
+
+use super::convert::{to_dynamic, to_word};
+use crate::shell::commands;
+use crate::shell::spec::{Kind, Spec};
+use crate::shell::Ctx;
+use rhai::{Dynamic, Engine, EvalAltResult, Map};
+use std::any::TypeId;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+/// An engine with operation limits and every command registered against `ctx`.
+pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: Arc<AtomicBool>) -> Engine {
+    let mut engine = Engine::new();
+    engine
+        .set_max_operations(200_000_000)
+        .set_max_call_levels(64)
+        .set_max_expr_depths(128, 64)
+        .set_max_string_size(16 << 20)
+        .set_max_array_size(1 << 20)
+        .set_max_map_size(1 << 20);
+    engine.on_progress(move |_| interrupted.load(Ordering::Relaxed).then(|| Dynamic::from("interrupted")));
+    for spec in commands::all() {
+        register(&mut engine, spec, ctx.clone(), handle.clone());
+    }
+    engine
+}
+
+fn register(engine: &mut Engine, spec: &'static Spec, ctx: Arc<Ctx>, handle: tokio::runtime::Handle) {
+    let name = spec.name.replace(' ', "_");
+    let total = spec.positionals().count();
+    let required = spec.positionals().filter(|p| p.kind == Kind::Pos).count();
+    for arity in required..=total {
+        for with_flags in [false, true] {
+            if with_flags && (arity != total || spec.flags().next().is_none()) {
+                continue;
+            }
+            let mut types = vec![TypeId::of::<Dynamic>(); arity];
+            if with_flags {
+                types.push(TypeId::of::<Map>());
+            }
+            let (ctx, handle) = (ctx.clone(), handle.clone());
+            engine.register_raw_fn(&name, types, move |_, args| {
+                let mut words: Vec<String> = args[..arity].iter().map(|a| to_word(a)).collect();
+                if with_flags {
+                    let flags = args[arity].clone_cast::<Map>();
+                    for (k, v) in flags {
+                        if v.as_bool() == Ok(true) {
+                            words.push(format!("--{k}"));
+                        } else if v.as_bool() != Ok(false) {
+                            words.push(format!("--{k}={}", to_word(&v)));
+                        }
+                    }
+                }
+                let out = spec
+                    .parse(&words)
+                    .and_then(|a| handle.block_on((spec.run)(&ctx, &a)))
+                    .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.to_string().into(), rhai::Position::NONE)))?;
+                Ok(to_dynamic(&out.rhai_value()))
+            });
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Rhai: every command of the table as a function that returns data, the presenter's helpers
+//! (`say`, `step`, `check`, …) and `dsh run` for stories. Rhai is synchronous, so scripts run on
+//! their own thread and reach the async client by blocking on the runtime's handle from there —
+//! never from a tokio worker. Sees the cluster only through the shell's `Ctx`.
+
+mod convert;
+mod engine;
+mod story;
+
+pub use engine::build_engine;
+pub use story::{run_story, StoryOptions};

@@ -1,0 +1,60 @@
+//! Non-interactive use: `-c 'a; b'` and lines piped on stdin. One command per line, `#`
+//! comments and blank lines skipped, no prompt, plain output; the first failure stops the run
+//! unless `keep_going`.
+
+use super::line::{resolve, split_commands, words};
+use super::output::{error_json, Output};
+use super::Ctx;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Runs one command line and returns its output.
+pub async fn run_line(ctx: &Ctx, line: &str) -> Result<Output> {
+    let words = words(line)?;
+    let (spec, rest) = resolve(&words)?;
+    let args = spec.parse(rest)?;
+    (spec.run)(ctx, &args).await
+}
+
+/// Runs each line, printing results; returns the exit status (SPEC §2).
+pub async fn run_lines(ctx: &Ctx, lines: impl IntoIterator<Item = String>, json: bool, keep_going: bool) -> i32 {
+    let mut status = 0;
+    for raw in lines {
+        for line in split_commands(&raw) {
+            if line.starts_with('#') {
+                continue;
+            }
+            match run_line(ctx, &line).await {
+                Ok(out) if json => println!("{}", out.to_json()),
+                Ok(out) => println!("{}", out.text),
+                Err(e) => {
+                    report(&line, &e, json);
+                    if status == 0 {
+                        status = exit_status(&e);
+                    }
+                    if !keep_going {
+                        return status;
+                    }
+                }
+            }
+        }
+    }
+    status
+}
+
+fn report(line: &str, e: &Error, json: bool) {
+    let cmd = words(line).ok().and_then(|w| resolve(&w).ok().map(|(s, _)| s.name)).unwrap_or("");
+    if json {
+        println!("{}", error_json(cmd, e));
+    } else {
+        eprintln!("error: {}: {}", e.kind.as_str(), e.message);
+    }
+}
+
+/// A failed line is a failed command (1), unless the cluster could not be reached at all (3).
+pub fn exit_status(e: &Error) -> i32 {
+    if e.kind == ErrorKind::Unreachable {
+        3
+    } else {
+        1
+    }
+}

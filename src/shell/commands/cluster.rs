@@ -1,0 +1,105 @@
+//! Looking at the cluster: status, leader.
+
+use crate::error::{Error, Result};
+use crate::proto::{node_name, NodeStatus};
+use crate::shell::output::{human_bytes, human_ms, table, Output};
+use crate::shell::spec::{Args, Spec};
+use crate::shell::Ctx;
+use serde_json::{json, Value};
+use std::time::Duration;
+
+pub fn specs() -> Vec<Spec> {
+    vec![
+        Spec {
+            name: "status",
+            params: &[],
+            summary: "one row per node: state, role, term, leader, log indexes, keys, disk, uptime, recovery",
+            example: "status",
+            run: |ctx, a| Box::pin(status(ctx, a)),
+        },
+        Spec {
+            name: "leader",
+            params: &[],
+            summary: "which node leads, and in which term",
+            example: "leader",
+            run: |ctx, a| Box::pin(leader(ctx, a)),
+        },
+    ]
+}
+
+const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+
+fn row_json(id: u64, addr: &str, s: Option<&NodeStatus>) -> Value {
+    match s {
+        Some(s) => json!({
+            "id": node_name(id), "address": s.addr, "state": "up", "role": s.role, "term": s.term,
+            "leader": s.leader.map(node_name), "last_log_index": s.last_log_index,
+            "commit_index": s.commit_index, "applied_index": s.applied_index, "keys": s.keys,
+            "bytes_on_disk": s.bytes_on_disk, "uptime_ms": s.uptime_ms, "last_recovery_ms": s.recovery_ms,
+            "pid": is_local(&s.addr).then_some(s.pid),
+        }),
+        None => json!({"id": node_name(id), "address": addr, "state": "down"}),
+    }
+}
+
+fn is_local(addr: &str) -> bool {
+    addr.starts_with("127.") || addr.starts_with("localhost") || addr.starts_with("[::1]")
+}
+
+async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
+    let all = ctx.client.status_all(STATUS_TIMEOUT).await;
+    if all.iter().all(|(_, r)| r.as_ref().is_err_and(|e| e.kind == crate::error::ErrorKind::Unreachable)) {
+        return Err(Error::unreachable("no node of the cluster answered"));
+    }
+    let mut nodes = Vec::new();
+    let mut rows = Vec::new();
+    for (id, r) in &all {
+        let addr = ctx.client.addr_of(*id).unwrap_or("?");
+        let s = r.as_ref().ok();
+        nodes.push(row_json(*id, addr, s));
+        rows.push(match s {
+            Some(s) => vec![
+                node_name(*id),
+                s.addr.clone(),
+                "up".into(),
+                if s.role == "leader" { "leader ★".into() } else { s.role.clone() },
+                s.term.to_string(),
+                s.leader.map(node_name).unwrap_or_else(|| "-".into()),
+                s.last_log_index.to_string(),
+                s.commit_index.to_string(),
+                s.applied_index.to_string(),
+                s.keys.to_string(),
+                human_bytes(s.bytes_on_disk),
+                human_ms(s.uptime_ms),
+                human_ms(s.recovery_ms),
+            ],
+            None => {
+                let mut r = vec![node_name(*id), addr.to_string(), "down".into()];
+                r.resize(13, "-".into());
+                r
+            }
+        });
+    }
+    let header = ["node", "address", "state", "role", "term", "leader", "last log", "commit", "applied", "keys", "disk", "uptime", "recovery"];
+    Ok(Output::new("status")
+        .field("nodes", Value::Array(nodes.clone()))
+        .text(table(ctx.style, &header, rows))
+        .returns(Value::Array(nodes)))
+}
+
+async fn leader(ctx: &Ctx, _: &Args) -> Result<Output> {
+    let all = ctx.client.status_all(STATUS_TIMEOUT).await;
+    let leader = all
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok())
+        .filter(|s| s.role == "leader")
+        .max_by_key(|s| s.term)
+        .ok_or_else(|| Error::no_quorum("no node is leader right now"))?;
+    let name = node_name(leader.id);
+    Ok(Output::new("leader")
+        .field("leader", name.clone())
+        .field("term", leader.term)
+        .field("node", name.clone())
+        .text(format!("{name} (term {})", leader.term))
+        .returns(name))
+}

@@ -1,0 +1,12 @@
+//! The command table: every command dsh knows, defined once.
+
+mod cluster;
+mod keys;
+
+use super::spec::Spec;
+
+/// All commands, in the order `help` lists them.
+pub fn all() -> &'static [Spec] {
+    static ALL: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| keys::specs().into_iter().chain(cluster::specs()).collect())
+}

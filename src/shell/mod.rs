@@ -1,0 +1,12 @@
+//! The shell: the command table and everything that reads it (batch lines, `-c`, and, through
+//! `script`, Rhai). It reaches the cluster only through `client`; it must not import `node`.
+
+mod batch;
+pub mod commands;
+mod ctx;
+pub mod line;
+pub mod output;
+pub mod spec;
+
+pub use batch::{exit_status, run_line, run_lines};
+pub use ctx::Ctx;
