@@ -3,6 +3,7 @@
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod load;
 pub mod net;
 pub mod node;
 pub mod proto;

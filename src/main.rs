@@ -4,6 +4,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use dsh::client::{Client, ClusterFile};
 use dsh::cluster::{self, Ephemeral, HomeLock, LocalCluster};
+use dsh::load::{failover, Etcd, FailoverTarget};
 use dsh::net::{self, Identity};
 use dsh::proto::parse_node;
 use dsh::script::{run_story, StoryOptions};
@@ -81,9 +82,12 @@ enum Mode {
         data: PathBuf,
         #[arg(long)]
         listen: SocketAddr,
-        /// Address of a member to join through (repeatable).
+        /// Address of a member to join through (repeatable); for adding a node to a running cluster.
         #[arg(long)]
         join: Vec<String>,
+        /// Form a new cluster with these founding members: `n1=ADDR,n2=ADDR,…` (give it to one node).
+        #[arg(long, value_delimiter = ',')]
+        bootstrap: Vec<String>,
         /// Directory with ca.pem and this node's certificate (default: DATA/../certs).
         #[arg(long)]
         certs: Option<PathBuf>,
@@ -97,6 +101,22 @@ enum Mode {
     /// Cluster CA and certificates for nodes on several machines.
     #[command(subcommand)]
     Cert(CertCmd),
+    /// Benchmarks that need more than a workload (see scripts/bench.sh).
+    #[command(subcommand, hide = true)]
+    Bench(BenchCmd),
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// SIGKILL the leader while writing; time until a write succeeds again.
+    Failover {
+        /// Measure etcd at these endpoints instead.
+        #[arg(long, value_delimiter = ',')]
+        etcd: Vec<String>,
+        /// The etcd members' pids, in endpoint order.
+        #[arg(long, value_delimiter = ',')]
+        etcd_pids: Vec<u32>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -168,10 +188,17 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.mode {
-        Some(Mode::Node { id, data, listen, join, certs, advertise }) => {
+        Some(Mode::Node { id, data, listen, join, bootstrap, certs, advertise }) => {
             let id = parse_node(&id)?;
+            let bootstrap = bootstrap
+                .iter()
+                .map(|m| {
+                    let (n, a) = m.split_once('=').ok_or_else(|| dsh::Error::usage(format!("--bootstrap: `{m}` is not ID=ADDR")))?;
+                    Ok((parse_node(n)?, a.to_string()))
+                })
+                .collect::<dsh::Result<Vec<_>>>()?;
             let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
-            let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, certs };
+            let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, bootstrap, certs };
             runtime()?.block_on(async {
                 let (tx, rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
@@ -185,6 +212,24 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Mode::Cert(cmd)) => cert(cmd),
+        Some(Mode::Bench(BenchCmd::Failover { etcd, etcd_pids })) => {
+            let json = cli.global.json;
+            with_cluster(&cli.global, move |ctx, handle| {
+                let target = if etcd.is_empty() {
+                    FailoverTarget::Dsh(ctx.client.clone())
+                } else {
+                    FailoverTarget::Etcd(Arc::new(Etcd::new(etcd)?), etcd_pids)
+                };
+                let r = handle.block_on(failover(target))?;
+                let ms = r.failover.as_secs_f64() * 1000.0;
+                if json {
+                    println!("{}", serde_json::json!({"failover_ms": ms, "killed": r.killed, "pid": r.pid, "errors": r.errors}));
+                } else {
+                    println!("killed {} (pid {}); first write {ms:.0} ms later ({} failed writes)", r.killed, r.pid, r.errors);
+                }
+                Ok(0)
+            })
+        }
         Some(Mode::Cluster(cmd)) => cluster_cmd(cmd, &cli.global),
         Some(Mode::Run { file, no_pause, seed, speed, notes }) => {
             if speed <= 0.0 {

@@ -57,12 +57,13 @@ impl LocalCluster {
 
     fn from_parts(home: &Path, file: ClusterFile, lf: LocalFile) -> Self {
         let certs = home.join("certs");
-        let first = lf.nodes.first().map(|n| n.addr.clone());
+        let founders = lf.nodes.iter().map(|n| format!("{}={}", n.id, n.addr)).collect::<Vec<_>>().join(",");
         let nodes = lf
             .nodes
             .into_iter()
-            .map(|n| NodeProcess {
-                join: first.clone().filter(|f| *f != n.addr),
+            .enumerate()
+            .map(|(i, n)| NodeProcess {
+                bootstrap: (i == 0).then(|| founders.clone()),
                 id: n.id,
                 addr: n.addr,
                 data: n.data,
@@ -217,11 +218,9 @@ pub async fn wait_ready(client: &Client, voters: usize, timeout: Duration) -> Re
     let until = Instant::now() + timeout;
     loop {
         let all = client.status_all(Duration::from_millis(300)).await;
-        let leader = all
-            .iter()
-            .filter_map(|(_, r)| r.as_ref().ok())
-            .find(|s| s.role == "leader" && s.voters.len() >= voters);
-        if let Some(l) = leader {
+        let up: Vec<_> = all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+        let settled = up.len() >= voters && up.iter().all(|s| s.role == "leader" || s.role == "follower");
+        if let Some(l) = up.iter().find(|s| s.role == "leader" && s.voters.len() >= voters).filter(|_| settled) {
             return Ok(l.id);
         }
         if Instant::now() >= until {

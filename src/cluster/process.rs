@@ -14,7 +14,8 @@ pub struct NodeProcess {
     pub addr: String,
     pub data: PathBuf,
     pub certs: PathBuf,
-    pub join: Option<String>,
+    /// For the first node: every founding member, `n1=ADDR,…`.
+    pub bootstrap: Option<String>,
 }
 
 impl NodeProcess {
@@ -33,8 +34,8 @@ impl NodeProcess {
             .arg(&self.data)
             .args(["--listen", &self.addr, "--certs"])
             .arg(&self.certs);
-        if let Some(j) = &self.join {
-            cmd.args(["--join", j]);
+        if let Some(b) = &self.bootstrap {
+            cmd.args(["--bootstrap", b]);
         }
         cmd.stdin(Stdio::null())
             .stdout(log.try_clone().context("node log")?)

@@ -115,14 +115,37 @@ impl LogStore {
 }
 
 fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>) {
-    while let Ok(op) = rx.recv() {
+    let mut next = None;
+    loop {
+        let op = match next.take() {
+            Some(op) => op,
+            None => match rx.recv() {
+                Ok(op) => op,
+                Err(_) => return,
+            },
+        };
         match op {
             WriteOp::Append(entries, committed, callback) => {
+                // Everything queued behind this append rides on the same fsync.
+                let mut batch = vec![(entries, callback)];
+                let mut committed = committed;
+                while let Ok(op) = rx.try_recv() {
+                    match op {
+                        WriteOp::Append(e, c, cb) => {
+                            committed = c.or(committed);
+                            batch.push((e, cb));
+                        }
+                        other => {
+                            next = Some(other);
+                            break;
+                        }
+                    }
+                }
                 let r = (|| -> Result<(), redb::Error> {
                     let tx = db.begin_write()?;
                     {
                         let mut log = tx.open_table(LOG)?;
-                        for (index, bytes) in &entries {
+                        for (index, bytes) in batch.iter().flat_map(|(e, _)| e) {
                             log.insert(*index, bytes.as_slice())?;
                         }
                         if let Some(c) = committed {
@@ -132,38 +155,49 @@ fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>) {
                     tx.commit()?;
                     Ok(())
                 })();
-                callback.log_io_completed(r.map_err(std::io::Error::other));
+                let err = r.err().map(|e| e.to_string());
+                for (_, callback) in batch {
+                    callback.log_io_completed(match &err {
+                        None => Ok(()),
+                        Some(e) => Err(std::io::Error::other(e.clone())),
+                    });
+                }
             }
             WriteOp::Truncate(index, done) => {
-                let r = (|| -> Result<(), redb::Error> {
-                    let tx = db.begin_write()?;
+                let r = commit(&db, |tx| {
                     tx.open_table(LOG)?.retain_in(index.., |_, _| false)?;
-                    tx.commit()?;
                     Ok(())
-                })();
-                let _ = done.send(r.map_err(|e| e.to_string()));
+                });
+                let _ = done.send(r);
             }
             WriteOp::Purge(upto, done) => {
-                let r = (|| -> Result<(), redb::Error> {
-                    let tx = db.begin_write()?;
+                let r = commit(&db, |tx| {
                     tx.open_table(LOG)?.retain_in(..=upto.index, |_, _| false)?;
                     tx.open_table(META)?.insert("purged", enc(&Some(upto)).as_slice())?;
-                    tx.commit()?;
                     Ok(())
-                })();
-                let _ = done.send(r.map_err(|e| e.to_string()));
+                });
+                let _ = done.send(r);
             }
             WriteOp::Vote(bytes, done) => {
-                let r = (|| -> Result<(), redb::Error> {
-                    let tx = db.begin_write()?;
+                let r = commit(&db, |tx| {
                     tx.open_table(META)?.insert("vote", bytes.as_slice())?;
-                    tx.commit()?;
                     Ok(())
-                })();
-                let _ = done.send(r.map_err(|e| e.to_string()));
+                });
+                let _ = done.send(r);
             }
         }
     }
+}
+
+/// One durable transaction.
+fn commit(db: &Database, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>) -> Result<(), String> {
+    let run = || -> Result<(), redb::Error> {
+        let tx = db.begin_write()?;
+        f(&tx)?;
+        tx.commit()?;
+        Ok(())
+    };
+    run().map_err(|e| e.to_string())
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -177,11 +211,16 @@ impl RaftLogReader<TypeConfig> for LogStore {
             Bound::Unbounded => 0,
         };
         let end = range.end_bound().cloned();
+        let past_end = |i: u64| match end {
+            Bound::Included(e) => i > e,
+            Bound::Excluded(e) => i >= e,
+            Bound::Unbounded => false,
+        };
         let (from_cache, cache_start) = {
             let cache = self.inner.cache.lock().unwrap();
             let first = cache.keys().next().copied().unwrap_or(u64::MAX);
             let lo = start.max(first);
-            let hits: Vec<Entry> = if lo == u64::MAX {
+            let hits: Vec<Entry> = if past_end(lo) {
                 vec![]
             } else {
                 cache.range((Bound::Included(lo), end)).map(|(_, e)| e.clone()).collect()
@@ -191,29 +230,10 @@ impl RaftLogReader<TypeConfig> for LogStore {
         if start >= cache_start {
             return Ok(from_cache);
         }
-        let mut entries = self.read_disk(start, Bound::Excluded(cache_start).min_end(end))?;
+        let disk_end = if past_end(cache_start) { end } else { Bound::Excluded(cache_start) };
+        let mut entries = self.read_disk(start, disk_end)?;
         entries.extend(from_cache);
         Ok(entries)
-    }
-}
-
-/// The smaller of two end bounds.
-trait MinEnd {
-    fn min_end(self, other: Bound<u64>) -> Bound<u64>;
-}
-
-impl MinEnd for Bound<u64> {
-    fn min_end(self, other: Bound<u64>) -> Bound<u64> {
-        let key = |b: &Bound<u64>| match b {
-            Bound::Included(x) => (*x as u128) * 2 + 1,
-            Bound::Excluded(x) => (*x as u128) * 2,
-            Bound::Unbounded => u128::MAX,
-        };
-        if key(&self) <= key(&other) {
-            self
-        } else {
-            other
-        }
     }
 }
 

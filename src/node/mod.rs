@@ -4,6 +4,7 @@
 
 mod log_store;
 mod network;
+mod proposer;
 mod server;
 mod service;
 mod snapshot;

@@ -4,6 +4,7 @@
 
 use super::log_store::LogStore;
 use super::network::{PeerReply, PeerRequest, Peers};
+use super::proposer::Proposer;
 use super::service::Service;
 use super::state_machine::StateMachine;
 use super::types::Raft;
@@ -25,6 +26,9 @@ pub struct NodeOptions {
     /// The address others dial; defaults to `listen`.
     pub advertise: Option<String>,
     pub join: Vec<String>,
+    /// The founding members (`n1=ADDR,…`): a node given this with empty storage initializes
+    /// the cluster with all of them as voters, so no membership change is needed to form it.
+    pub bootstrap: Vec<(NodeId, String)>,
     /// Directory holding `ca.pem` and this node's `nN.pem`/`nN.key`.
     pub certs: PathBuf,
 }
@@ -63,8 +67,14 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let raft = Raft::new(opts.id, Arc::new(raft_config()?), peers.clone(), log.clone(), sm)
         .await
         .map_err(|e| Error::internal(format!("start raft: {e}")))?;
-    if opts.join.is_empty() && !raft.is_initialized().await.map_err(|e| Error::internal(e.to_string()))? {
-        let members = BTreeMap::from([(opts.id, BasicNode::new(&addr))]);
+    let initialized = raft.is_initialized().await.map_err(|e| Error::internal(e.to_string()))?;
+    if !initialized && opts.bootstrap.is_empty() && opts.join.is_empty() {
+        eprintln!("{name}: empty storage and neither --bootstrap nor --join: waiting for a leader to add this node");
+    }
+    if !initialized && !opts.bootstrap.is_empty() {
+        let mut members: BTreeMap<NodeId, BasicNode> =
+            opts.bootstrap.iter().map(|(id, a)| (*id, BasicNode::new(a))).collect();
+        members.insert(opts.id, BasicNode::new(&addr));
         raft.initialize(members).await.map_err(|e| Error::internal(format!("initialize: {e}")))?;
     }
     let recovery = started.elapsed();
@@ -75,6 +85,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         store,
         log,
         peers,
+        proposer: Proposer::start(raft.clone()),
         data_dir: opts.data.clone(),
         started,
         recovery,

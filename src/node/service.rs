@@ -4,15 +4,16 @@
 
 use super::log_store::LogStore;
 use super::network::Peers;
+use super::proposer::{Proposed, Proposer};
 use super::state_machine::Store;
 use super::types::Raft;
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{Envelope, LogCommand, NodeId, NodeStatus, Op, Reply, Request, Response};
+use crate::proto::{Envelope, NodeId, NodeStatus, Op, Reply, Request, Response};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{BasicNode, ServerState};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// Upper bound on how long a node works on one request, whatever the client allows.
 const MAX_REQUEST_TIME: Duration = Duration::from_secs(30);
@@ -24,6 +25,7 @@ pub struct Service {
     pub store: Arc<Store>,
     pub log: LogStore,
     pub peers: Peers,
+    pub proposer: Proposer,
     pub data_dir: PathBuf,
     pub started: Instant,
     pub recovery: Duration,
@@ -35,10 +37,6 @@ enum Outcome {
     Done(Result<Response>),
     /// Not the leader: hand to this node (if known).
     Forward(Option<NodeId>),
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Service {
@@ -141,10 +139,9 @@ impl Service {
     }
 
     async fn write(&self, op: Op) -> Outcome {
-        match self.raft.client_write(LogCommand { at_ms: now_ms(), op }).await {
-            Ok(resp) => Outcome::Done(resp.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => Outcome::Forward(f.leader_id),
-            Err(e) => Outcome::Done(Err(Error::internal(e.to_string()))),
+        match self.proposer.propose(op).await {
+            Proposed::Applied(r) => Outcome::Done(r),
+            Proposed::NotLeader(leader) => Outcome::Forward(leader),
         }
     }
 
@@ -227,6 +224,8 @@ impl Service {
             recovery_ms: self.recovery.as_millis() as u64,
             voters: m.membership_config.membership().voter_ids().collect(),
             pid: std::process::id(),
+            snapshot_index: m.snapshot.map_or(0, |l| l.index),
+            purged_index: m.purged.map_or(0, |l| l.index),
         }
     }
 }

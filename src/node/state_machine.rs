@@ -8,7 +8,7 @@
 //! reinstalled — and openraft re-applies the committed tail from the log.
 
 use super::snapshot::{SnapshotData, SnapshotStore};
-use super::types::{io_err, ApplyResult, Entry, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::types::{io_err, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
 use crate::error::{Error, ErrorKind};
 use crate::proto::{KeyValue, Op, Response, Versioned};
 use openraft::storage::RaftStateMachine;
@@ -231,7 +231,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         self.read_applied()
     }
 
-    async fn apply<I>(&mut self, entries: I) -> Result<Vec<ApplyResult>, StorageError>
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<EntryResult>, StorageError>
     where
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
@@ -248,11 +248,16 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             for entry in entries {
                 last = Some(entry.log_id);
                 results.push(match &entry.payload {
-                    EntryPayload::Blank => Ok(Response::Pong),
-                    EntryPayload::Normal(cmd) => apply_op(&mut kv, &mut revision, &mut keys, &cmd.op).map_err(sm_err)?,
+                    EntryPayload::Blank => vec![],
+                    EntryPayload::Normal(cmd) => cmd
+                        .ops
+                        .iter()
+                        .map(|op| apply_op(&mut kv, &mut revision, &mut keys, op))
+                        .collect::<Result<_, _>>()
+                        .map_err(sm_err)?,
                     EntryPayload::Membership(m) => {
                         membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                        Ok(Response::Pong)
+                        vec![]
                     }
                 });
             }

@@ -4,13 +4,15 @@ use crate::error::Error;
 use crate::proto::{LogCommand, NodeId, Response};
 use std::io::Cursor;
 
-/// What applying one entry yields, handed back to the proposer.
+/// What applying one operation yields.
 pub type ApplyResult = Result<Response, Error>;
+/// What applying one entry yields, one result per operation, handed back to the proposer.
+pub type EntryResult = Vec<ApplyResult>;
 
 openraft::declare_raft_types!(
     pub TypeConfig:
         D = LogCommand,
-        R = ApplyResult,
+        R = EntryResult,
         NodeId = NodeId,
         Node = openraft::BasicNode,
         Entry = openraft::Entry<TypeConfig>,

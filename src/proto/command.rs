@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 pub struct LogCommand {
     /// Milliseconds since the Unix epoch on the leader when it proposed the entry.
     pub at_ms: u64,
-    pub op: Op,
+    pub ops: Vec<Op>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -20,10 +20,6 @@ pub enum Op {
 
 impl std::fmt::Display for LogCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.op {
-            Op::Put { key, .. } => write!(f, "put {key}"),
-            Op::Del { key } => write!(f, "del {key}"),
-            Op::Cas { key, .. } => write!(f, "cas {key}"),
-        }
+        write!(f, "{} ops at {}", self.ops.len(), self.at_ms)
     }
 }

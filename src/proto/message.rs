@@ -89,4 +89,8 @@ pub struct NodeStatus {
     pub recovery_ms: u64,
     pub voters: Vec<NodeId>,
     pub pid: u32,
+    /// Last entry covered by this node's snapshot (0: none).
+    pub snapshot_index: u64,
+    /// Entries up to here were removed from the log behind the snapshot.
+    pub purged_index: u64,
 }

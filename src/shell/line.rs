@@ -140,8 +140,8 @@ mod tests {
         let w = words("put a 1").unwrap();
         let (spec, rest) = resolve(&w).unwrap();
         assert_eq!((spec.name, rest.len()), ("put", 2));
-        let e = resolve(&words("pt a 1").unwrap()).unwrap_err();
+        let e = resolve(&words("pt a 1").unwrap()).err().unwrap();
         assert!(e.message.contains("did you mean `put`"), "{}", e.message);
-        assert!(resolve(&words("bogus").unwrap()).unwrap_err().message.contains("bogus"));
+        assert!(resolve(&words("bogus").unwrap()).err().unwrap().message.contains("bogus"));
     }
 }

@@ -2,11 +2,12 @@
 
 mod cluster;
 mod keys;
+mod load;
 
 use super::spec::Spec;
 
 /// All commands, in the order `help` lists them.
 pub fn all() -> &'static [Spec] {
     static ALL: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| keys::specs().into_iter().chain(cluster::specs()).collect())
+    ALL.get_or_init(|| keys::specs().into_iter().chain(cluster::specs()).chain(load::specs()).collect())
 }
