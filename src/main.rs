@@ -193,7 +193,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             let bootstrap = bootstrap
                 .iter()
                 .map(|m| {
-                    let (n, a) = m.split_once('=').ok_or_else(|| dsh::Error::usage(format!("--bootstrap: `{m}` is not ID=ADDR")))?;
+                    let (n, a) = m
+                        .split_once('=')
+                        .ok_or_else(|| dsh::Error::usage(format!("--bootstrap: `{m}` is not ID=ADDR")))?;
                     Ok((parse_node(n)?, a.to_string()))
                 })
                 .collect::<dsh::Result<Vec<_>>>()?;
@@ -223,9 +225,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 let r = handle.block_on(failover(target))?;
                 let ms = r.failover.as_secs_f64() * 1000.0;
                 if json {
-                    println!("{}", serde_json::json!({"failover_ms": ms, "killed": r.killed, "pid": r.pid, "errors": r.errors}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"failover_ms": ms, "killed": r.killed, "pid": r.pid, "errors": r.errors})
+                    );
                 } else {
-                    println!("killed {} (pid {}); first write {ms:.0} ms later ({} failed writes)", r.killed, r.pid, r.errors);
+                    println!(
+                        "killed {} (pid {}); first write {ms:.0} ms later ({} failed writes)",
+                        r.killed, r.pid, r.errors
+                    );
                 }
                 Ok(0)
             })
@@ -259,7 +267,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
                 None => return with_cluster(&cli.global, |ctx, handle| Ok(handle.block_on(prompt(ctx)))),
             };
-            with_cluster(&cli.global, move |ctx, handle| Ok(handle.block_on(shell::run_lines(&ctx, lines, json, keep_going))))
+            with_cluster(&cli.global, move |ctx, handle| {
+                Ok(handle.block_on(shell::run_lines(&ctx, lines, json, keep_going)))
+            })
         }
     }
 }
@@ -280,7 +290,10 @@ async fn prompt(ctx: Arc<Ctx>) -> i32 {
 
 /// Connects to the cluster the flags name (starting the local one if needed) and runs `f` with
 /// a command context. Node processes of an ephemeral cluster are stopped before returning.
-fn with_cluster(g: &Global, f: impl FnOnce(Arc<Ctx>, tokio::runtime::Handle) -> anyhow::Result<i32>) -> anyhow::Result<i32> {
+fn with_cluster(
+    g: &Global,
+    f: impl FnOnce(Arc<Ctx>, tokio::runtime::Handle) -> anyhow::Result<i32>,
+) -> anyhow::Result<i32> {
     // Processes are spawned here, on the main thread, so an ephemeral cluster's nodes (tied
     // to the thread that spawned them) live exactly as long as this process.
     let (file, voters, ephemeral, lock): (ClusterFile, usize, Option<Ephemeral>, Option<HomeLock>) =

@@ -31,7 +31,8 @@ impl Home {
     }
 
     fn piped(&self, args: &[&str], input: &str) -> Output {
-        let mut child = self.cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+        let mut child =
+            self.cmd().args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
         child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
         child.wait_with_output().unwrap()
     }
@@ -103,7 +104,20 @@ fn json_lines_have_the_spec_shapes() {
     for n in nodes {
         assert_eq!(n["state"], "up");
         assert!(["leader", "follower"].contains(&n["role"].as_str().unwrap()));
-        for field in ["id", "address", "term", "leader", "last_log_index", "commit_index", "applied_index", "keys", "bytes_on_disk", "uptime_ms", "last_recovery_ms", "pid"] {
+        for field in [
+            "id",
+            "address",
+            "term",
+            "leader",
+            "last_log_index",
+            "commit_index",
+            "applied_index",
+            "keys",
+            "bytes_on_disk",
+            "uptime_ms",
+            "last_recovery_ms",
+            "pid",
+        ] {
             assert!(!n[field].is_null(), "status has {field}: {n}");
         }
     }

@@ -40,7 +40,12 @@ fn writes_through_every_node_replicate_to_all() {
 }
 
 /// Writes `count` keys with `workers` concurrent writers, recording every acknowledged one.
-async fn write_stream(client: Arc<dsh::client::Client>, prefix: &str, count: u64, workers: u64) -> BTreeMap<String, String> {
+async fn write_stream(
+    client: Arc<dsh::client::Client>,
+    prefix: &str,
+    count: u64,
+    workers: u64,
+) -> BTreeMap<String, String> {
     let acked = Arc::new(Mutex::new(BTreeMap::new()));
     let mut tasks = Vec::new();
     for w in 0..workers {
@@ -74,9 +79,7 @@ fn leader_killed_mid_stream_loses_no_acknowledged_write() {
     let client = Arc::new(rt.block_on(async { c.client() }));
     let leader = rt.block_on(wait_leader(&client, 3)).id;
     let writer = rt.spawn(write_stream(client.clone(), "s", 600, 4));
-    rt.block_on(wait_for(&client, "writes to start", Duration::from_secs(20), |all| {
-        all.iter().any(|s| s.keys >= 150)
-    }));
+    rt.block_on(wait_for(&client, "writes to start", Duration::from_secs(20), |all| all.iter().any(|s| s.keys >= 150)));
     c.kill(leader);
     let acked = rt.block_on(writer).unwrap();
     assert!(acked.len() >= 590, "writes resumed after the kill: {} of 600 acknowledged", acked.len());
@@ -122,7 +125,7 @@ fn follower_behind_a_purged_log_catches_up_through_a_snapshot() {
     let Response::Status(before) = before.value else { panic!() };
     c.kill(follower);
 
-    let acked = rt.block_on(write_stream(client.clone(), "p", 20_000, 64));
+    let acked = rt.block_on(write_stream(client.clone(), "p", 20_000, 4));
     assert!(acked.len() >= 19_990, "writes continue with one node down: {}", acked.len());
     let leader_status = rt.block_on(wait_for(&client, "a purged log", Duration::from_secs(30), |all| {
         all.iter().any(|s| s.role == "leader" && s.purged_index > before.last_log_index)

@@ -53,7 +53,8 @@ fn garbage_and_oversized_frames_are_refused_and_the_node_keeps_serving() {
 
             let garbage = [0, 0, 0, 6, 0xff, 0x13, 0x37, 0x00, 0xde, 0xad];
             let oversized = [0xff, 0xff, 0xff, 0xff, 1, 2, 3];
-            for (what, bytes) in [("garbage", &garbage[..]), ("oversized", &oversized[..]), ("truncated", &[0, 0][..])] {
+            for (what, bytes) in [("garbage", &garbage[..]), ("oversized", &oversized[..]), ("truncated", &[0, 0][..])]
+            {
                 match raw_exchange(&conn, bytes).await {
                     Ok(reply) if alpn == ALPN_CLIENT => {
                         let err = reply.result.expect_err(what);

@@ -18,11 +18,8 @@ fn every_story_passes() {
     assert!(!stories.is_empty(), "scripts/ holds stories");
     let mut failed = Vec::new();
     for story in &stories {
-        let out = Command::new(DSH)
-            .args(["run", "--no-pause", "--ephemeral", "--speed", "4"])
-            .arg(story)
-            .output()
-            .unwrap();
+        let out =
+            Command::new(DSH).args(["run", "--no-pause", "--ephemeral", "--speed", "4"]).arg(story).output().unwrap();
         if !out.status.success() {
             failed.push(format!("{}:\n{}\n{}", story.display(), stdout(&out), stderr(&out)));
         }

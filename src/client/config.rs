@@ -40,8 +40,8 @@ impl ClusterFile {
     pub fn load(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| Error::usage(format!("cannot read cluster file {}: {e}", path.display())))?;
-        let mut file: ClusterFile = toml::from_str(&text)
-            .map_err(|e| Error::usage(format!("cluster file {}: {e}", path.display())))?;
+        let mut file: ClusterFile =
+            toml::from_str(&text).map_err(|e| Error::usage(format!("cluster file {}: {e}", path.display())))?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in [&mut file.ca, &mut file.cert, &mut file.key] {
             if p.is_relative() {

@@ -9,8 +9,8 @@ use super::ClusterFile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{Endpoint, Peer, TlsFiles, ALPN_CLIENT};
 use crate::proto::{node_name, Envelope, NodeId, NodeStatus, Reply, Request, Response};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -121,9 +121,7 @@ impl Client {
                         if let Some(l) = reply.leader {
                             self.leader_hint.store(l, Ordering::Relaxed);
                         }
-                        return reply
-                            .result
-                            .map(|value| Served { node: reply.node, leader: reply.leader, value });
+                        return reply.result.map(|value| Served { node: reply.node, leader: reply.leader, value });
                     }
                     Err(e) => {
                         if self.leader_hint() == Some(id) {
@@ -202,4 +200,3 @@ async fn watchdog(peer: &Peer) -> Error {
         }
     }
 }
-

@@ -88,7 +88,10 @@ impl LocalCluster {
         let mut nodes = Vec::new();
         for (i, port) in ports.into_iter().enumerate() {
             let id = format!("n{}", i + 1);
-            net::issue(&certs, &Identity::Node { name: id.clone(), hosts: vec!["127.0.0.1".into(), "localhost".into()] })?;
+            net::issue(
+                &certs,
+                &Identity::Node { name: id.clone(), hosts: vec!["127.0.0.1".into(), "localhost".into()] },
+            )?;
             nodes.push(LocalNode { addr: format!("127.0.0.1:{port}"), data: data_root.join(&id), id });
         }
         let file = ClusterFile {
@@ -109,12 +112,18 @@ impl LocalCluster {
         self.nodes.iter().map(|n| (n.id.clone(), process::running_pid(&n.data))).collect()
     }
 
-    /// Starts every node that is not running. Returns the children started.
+    /// Starts every node that is not running, with the running dsh binary.
     pub fn start_missing(&self, tied_to_parent: bool) -> Result<Vec<Child>> {
+        let exe = std::env::current_exe().context("locate the dsh binary")?;
+        self.start_missing_with(&exe, tied_to_parent)
+    }
+
+    /// Starts every node that is not running, with `exe` as the dsh binary.
+    pub fn start_missing_with(&self, exe: &Path, tied_to_parent: bool) -> Result<Vec<Child>> {
         let mut children = Vec::new();
         for node in &self.nodes {
             if process::running_pid(&node.data).is_none() {
-                children.push(node.spawn(tied_to_parent)?);
+                children.push(node.spawn(exe, tied_to_parent)?);
             }
         }
         Ok(children)
@@ -195,9 +204,15 @@ impl Ephemeral {
     /// Must be called from a thread that lives as long as the cluster should (the main
     /// thread): the nodes are killed when the thread that spawned them exits.
     pub fn start(n: usize) -> Result<Self> {
+        Self::start_with(&std::env::current_exe().context("locate the dsh binary")?, n)
+    }
+
+    /// As `start`, running the nodes from the dsh binary at `exe` (for programs that use dsh as
+    /// a library).
+    pub fn start_with(exe: &Path, n: usize) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("dsh-ephemeral-").tempdir()?;
         let cluster = LocalCluster::create(dir.path(), n, None)?;
-        let children = cluster.start_missing(true)?;
+        let children = cluster.start_missing_with(exe, true)?;
         Ok(Ephemeral { cluster, children, _dir: dir })
     }
 }

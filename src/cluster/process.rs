@@ -19,7 +19,8 @@ pub struct NodeProcess {
 }
 
 impl NodeProcess {
-    pub fn spawn(&self, tied_to_parent: bool) -> Result<Child> {
+    /// Starts `exe node …` (the dsh binary) for this node.
+    pub fn spawn(&self, exe: &Path, tied_to_parent: bool) -> Result<Child> {
         use std::os::unix::process::CommandExt;
         std::fs::create_dir_all(&self.data).context(format!("create {}", self.data.display()))?;
         let log = std::fs::OpenOptions::new()
@@ -27,7 +28,6 @@ impl NodeProcess {
             .append(true)
             .open(self.data.join("node.log"))
             .context("open node log")?;
-        let exe = std::env::current_exe().context("locate the dsh binary")?;
         let mut cmd = Command::new(exe);
         cmd.arg("node")
             .args(["--id", &self.id, "--data"])
@@ -37,10 +37,7 @@ impl NodeProcess {
         if let Some(b) = &self.bootstrap {
             cmd.args(["--bootstrap", b]);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(log.try_clone().context("node log")?)
-            .stderr(log)
-            .process_group(0);
+        cmd.stdin(Stdio::null()).stdout(log.try_clone().context("node log")?).stderr(log).process_group(0);
         if tied_to_parent {
             // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
             unsafe {
@@ -74,7 +71,9 @@ pub fn running_pid(data: &Path) -> Option<u32> {
 
 /// True when `pid` is a live (not zombie) dsh node process.
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();

@@ -111,6 +111,9 @@ async fn discover(endpoints: &[String]) -> Result<usize> {
         tokio::time::timeout(STATUS_TIMEOUT, ask).await.unwrap_or_else(|_| Err(Error::timeout("status")))
     });
     let statuses: Vec<Result<Value>> = futures::future::join_all(asks).await;
+    if let Some(Err(e)) = statuses.iter().find(|s| s.is_ok()).or(statuses.first()) {
+        return Err(e.clone()); // no member answered: say why (refused, timed out), not "no leader"
+    }
     let id = |v: &Value, ptr: &str| v.pointer(ptr).and_then(as_u64).filter(|&id| id != 0);
     let term = |v: &Value| v.get("raftTerm").and_then(as_u64).unwrap_or(0);
     let leader = statuses
@@ -146,7 +149,9 @@ impl EtcdConn {
 
     pub async fn get(&mut self, key: &str) -> Result<Option<String>> {
         let v = self.request("/v3/kv/range", json!({ "key": b64_encode(key.as_bytes()) })).await?;
-        let Some(kv) = v.get("kvs").and_then(|kvs| kvs.get(0)) else { return Ok(None) };
+        let Some(kv) = v.get("kvs").and_then(|kvs| kvs.get(0)) else {
+            return Ok(None);
+        };
         // The gateway leaves out empty fields, so a missing value is an empty one.
         let encoded = kv.get("value").and_then(Value::as_str).unwrap_or("");
         let bytes = b64_decode(encoded).ok_or_else(|| Error::internal("etcd: value is not base64"))?;
@@ -211,6 +216,7 @@ async fn call(stream: &mut BufReader<TcpStream>, endpoint: &str, path: &str, bod
 fn io_error(endpoint: &str, e: std::io::Error) -> Error {
     match e.kind() {
         std::io::ErrorKind::TimedOut => Error::timeout(format!("etcd {endpoint}: {e}")),
+        std::io::ErrorKind::InvalidData => Error::internal(format!("etcd {endpoint}: malformed response: {e}")),
         _ => Error::unreachable(format!("etcd {endpoint}: {e}")),
     }
 }
@@ -232,7 +238,9 @@ async fn read_response<R: AsyncBufRead + Unpin>(r: &mut R) -> std::io::Result<(u
         if line.is_empty() {
             break;
         }
-        let Some((name, value)) = line.split_once(':') else { return Err(bad("bad header line")) };
+        let Some((name, value)) = line.split_once(':') else {
+            return Err(bad("bad header line"));
+        };
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
             length = Some(value.parse::<usize>().map_err(|_| bad("bad Content-Length"))?);
@@ -340,7 +348,8 @@ mod tests {
         assert_eq!(read_response(&mut r).await.ok(), Some((200, b"{\"a\":1}".to_vec())));
         assert_eq!(r, b"next");
 
-        let chunked = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3;x=y\r\n:1}\r\n0\r\n\r\n";
+        // etcd's gateway sends error bodies this way, with a gRPC trailer after the last chunk.
+        let chunked = b"HTTP/1.1 503 Service Unavailable\r\nTransfer-Encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3;x=y\r\n:1}\r\n0\r\nGrpc-Trailer-Content-Type: application/grpc\r\n\r\n";
         assert_eq!(read_response(&mut &chunked[..]).await.ok(), Some((503, b"{\"a\":1}".to_vec())));
 
         let cut = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n{}";

@@ -4,8 +4,8 @@
 
 use crate::error::{Context, Error, Result};
 use rcgen::{
-    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SanType,
 };
 use std::path::{Path, PathBuf};
 
@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone)]
 pub enum Identity {
     /// A node; `hosts` are the DNS names or IP addresses peers and clients dial.
-    Node { name: String, hosts: Vec<String> },
-    Client { name: String },
+    Node {
+        name: String,
+        hosts: Vec<String>,
+    },
+    Client {
+        name: String,
+    },
 }
 
 /// Where a holder's certificate, key and the CA live.
@@ -66,11 +71,9 @@ pub fn issue(dir: &Path, who: &Identity) -> Result<CertPaths> {
     let issuer = Issuer::new(ca_params()?, ca_key);
 
     let (name, sans, usages) = match who {
-        Identity::Node { name, hosts } => (
-            name,
-            hosts.clone(),
-            vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth],
-        ),
+        Identity::Node { name, hosts } => {
+            (name, hosts.clone(), vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth])
+        }
         Identity::Client { name } => (name, vec![], vec![ExtendedKeyUsagePurpose::ClientAuth]),
     };
     let mut params = CertificateParams::new(Vec::<String>::new()).context("certificate parameters")?;

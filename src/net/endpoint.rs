@@ -44,8 +44,8 @@ impl Endpoint {
             .map_err(|e| Error::internal(format!("QUIC server config: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server.transport_config(transport());
-        let inner = quinn::Endpoint::server(server, addr)
-            .map_err(|e| Error::usage(format!("cannot listen on {addr}: {e}")))?;
+        let inner =
+            quinn::Endpoint::server(server, addr).map_err(|e| Error::usage(format!("cannot listen on {addr}: {e}")))?;
         Self::with(inner, tls)
     }
 
@@ -114,10 +114,8 @@ impl Peer {
                 return Ok(c.clone());
             }
         }
-        let (host, _) = self
-            .addr
-            .rsplit_once(':')
-            .ok_or_else(|| Error::usage(format!("address `{}` has no port", self.addr)))?;
+        let (host, _) =
+            self.addr.rsplit_once(':').ok_or_else(|| Error::usage(format!("address `{}` has no port", self.addr)))?;
         let host = host.trim_start_matches('[').trim_end_matches(']');
         let sock = tokio::net::lookup_host(&self.addr)
             .await
@@ -154,21 +152,15 @@ pub async fn call<Q: Serialize, A: DeserializeOwned>(conn: &quinn::Connection, r
 
 pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, value: &T) -> Result<()> {
     let frame = proto::encode(value)?;
-    send.write_all(&frame)
-        .await
-        .map_err(|e| Error::unreachable(format!("write: {e}")))
+    send.write_all(&frame).await.map_err(|e| Error::unreachable(format!("write: {e}")))
 }
 
 /// Reads one frame; an oversized length is refused before its body is read.
 pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<T> {
     let mut header = [0u8; FRAME_HEADER];
-    recv.read_exact(&mut header)
-        .await
-        .map_err(|e| Error::unreachable(format!("read: {e}")))?;
+    recv.read_exact(&mut header).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
     let len = proto::frame_len(header)?;
     let mut body = vec![0u8; len];
-    recv.read_exact(&mut body)
-        .await
-        .map_err(|e| Error::unreachable(format!("read: {e}")))?;
+    recv.read_exact(&mut body).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
     proto::decode(&body)
 }

@@ -98,7 +98,10 @@ impl LogStore {
         self.inner.state.lock().unwrap().committed.map_or(0, |l| l.index)
     }
 
-    async fn send_and_wait(&self, op: impl FnOnce(oneshot::Sender<Result<(), String>>) -> WriteOp) -> Result<(), StorageError> {
+    async fn send_and_wait(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<(), String>>) -> WriteOp,
+    ) -> Result<(), StorageError> {
         let (tx, rx) = oneshot::channel();
         let fail = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
         self.inner.writer.send(op(tx)).map_err(|e| fail(&e))?;
@@ -302,11 +305,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
         self.inner.cache.lock().unwrap().split_off(&log_id.index);
         self.send_and_wait(|tx| WriteOp::Truncate(log_id.index, tx)).await?;
-        let prev = if log_id.index == 0 {
-            vec![]
-        } else {
-            self.try_get_log_entries(log_id.index - 1..log_id.index).await?
-        };
+        let prev =
+            if log_id.index == 0 { vec![] } else { self.try_get_log_entries(log_id.index - 1..log_id.index).await? };
         let mut state = self.inner.state.lock().unwrap();
         state.last_log_id = prev.first().map(|e| *e.get_log_id()).or(state.last_purged);
         Ok(())

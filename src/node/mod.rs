@@ -2,6 +2,9 @@
 //! services that answer clients. It serves the wire protocol of `proto` over `net` and must not
 //! know about the shell, scripts or how results are shown.
 
+// openraft's storage traits fix `StorageError` (large) as the error type of every storage path.
+#![allow(clippy::result_large_err)]
+
 mod log_store;
 mod network;
 mod proposer;

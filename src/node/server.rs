@@ -42,8 +42,8 @@ pub fn raft_config() -> Result<Config> {
         election_timeout_max: 300,
         install_snapshot_timeout: 2000,
         max_payload_entries: 1000,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(10_000),
-        max_in_snapshot_log_to_keep: 1000,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(2000),
+        max_in_snapshot_log_to_keep: 500,
         ..Default::default()
     }
     .validate()
@@ -119,7 +119,13 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     Ok(())
 }
 
-async fn join_cluster(endpoint: Endpoint, id: NodeId, addr: String, targets: Vec<String>, mut shutdown: watch::Receiver<bool>) {
+async fn join_cluster(
+    endpoint: Endpoint,
+    id: NodeId,
+    addr: String,
+    targets: Vec<String>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let request = Envelope { timeout_ms: 10_000, request: Request::Join { id, addr } };
     loop {
         for target in &targets {

@@ -122,15 +122,11 @@ impl Service {
             Request::Put { key, value } => self.write(Op::Put { key: key.clone(), value: value.clone() }).await,
             Request::Del { key } => self.write(Op::Del { key: key.clone() }).await,
             Request::Cas { key, expected, new } => {
-                self.write(Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() })
-                    .await
+                self.write(Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() }).await
             }
-            Request::Get { key, stale } => {
-                self.read(*stale, || self.store.get(key).map(Response::Value)).await
-            }
+            Request::Get { key, stale } => self.read(*stale, || self.store.get(key).map(Response::Value)).await,
             Request::Scan { prefix, limit, stale } => {
-                self.read(*stale, || self.store.scan(prefix, *limit as usize).map(Response::Scan))
-                    .await
+                self.read(*stale, || self.store.scan(prefix, *limit as usize).map(Response::Scan)).await
             }
             Request::Status => Outcome::Done(Ok(Response::Status(self.status()))),
             Request::Ping => Outcome::Done(Ok(Response::Pong)),
@@ -235,4 +231,3 @@ fn dir_size(dir: &std::path::Path) -> u64 {
         .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
         .unwrap_or(0)
 }
-

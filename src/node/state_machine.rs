@@ -8,7 +8,9 @@
 //! reinstalled — and openraft re-applies the committed tail from the log.
 
 use super::snapshot::{SnapshotData, SnapshotStore};
-use super::types::{io_err, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig};
+use super::types::{
+    io_err, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+};
 use crate::error::{Error, ErrorKind};
 use crate::proto::{KeyValue, Op, Response, Versioned};
 use openraft::storage::RaftStateMachine;
@@ -211,10 +213,7 @@ fn apply_op(
                 }
                 Ok(Response::Cas { revision: *revision, swapped: true, current: Some(new.clone()) })
             } else {
-                Err(Error::new(
-                    ErrorKind::Conflict,
-                    format!("{key} is {}, not {}", show(&current), show(expected)),
-                ))
+                Err(Error::new(ErrorKind::Conflict, format!("{key} is {}, not {}", show(&current), show(expected))))
             }
         }
     })
@@ -291,7 +290,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         Ok(Box::new(Cursor::new(Vec::new())))
     }
 
-    async fn install_snapshot(&mut self, meta: &SnapshotMeta, snapshot: Box<Cursor<Vec<u8>>>) -> Result<(), StorageError> {
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError> {
         let bytes = snapshot.into_inner();
         let data: SnapshotData = dec(&bytes)?;
         self.store.snapshots.save(meta, &bytes)?;
@@ -299,7 +302,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
-        Ok(self.store.snapshots.load_raw()?.map(|(meta, bytes)| Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
+        Ok(self
+            .store
+            .snapshots
+            .load_raw()?
+            .map(|(meta, bytes)| Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
     }
 }
 
@@ -319,7 +326,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             keys.push(KeyValue { key: k.value().to_string(), value, revision });
         }
         let bytes = enc(&SnapshotData { revision, keys });
-        let snapshot_id = format!("{}-{}", last_log_id.map_or(0, |l| l.leader_id.term), last_log_id.map_or(0, |l| l.index));
+        let snapshot_id =
+            format!("{}-{}", last_log_id.map_or(0, |l| l.leader_id.term), last_log_id.map_or(0, |l| l.index));
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
         self.store.snapshots.save(&meta, &bytes)?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })

@@ -12,10 +12,19 @@ pub struct LogCommand {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Op {
-    Put { key: String, value: String },
-    Del { key: String },
+    Put {
+        key: String,
+        value: String,
+    },
+    Del {
+        key: String,
+    },
     /// Set `key` to `new` only if its current value is `expected` (`None`: absent).
-    Cas { key: String, expected: Option<String>, new: String },
+    Cas {
+        key: String,
+        expected: Option<String>,
+        new: String,
+    },
 }
 
 impl std::fmt::Display for LogCommand {

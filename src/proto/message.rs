@@ -13,16 +13,35 @@ pub struct Envelope {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Request {
-    Put { key: String, value: String },
+    Put {
+        key: String,
+        value: String,
+    },
     /// `stale`: answer from this node's applied state without asking the leader.
-    Get { key: String, stale: bool },
-    Del { key: String },
-    Scan { prefix: String, limit: u32, stale: bool },
-    Cas { key: String, expected: Option<String>, new: String },
+    Get {
+        key: String,
+        stale: bool,
+    },
+    Del {
+        key: String,
+    },
+    Scan {
+        prefix: String,
+        limit: u32,
+        stale: bool,
+    },
+    Cas {
+        key: String,
+        expected: Option<String>,
+        new: String,
+    },
     Status,
     Ping,
     /// Asks the cluster to add the sender as a voter.
-    Join { id: NodeId, addr: String },
+    Join {
+        id: NodeId,
+        addr: String,
+    },
 }
 
 impl Request {
@@ -52,10 +71,19 @@ pub struct KeyValue {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Response {
-    Written { revision: u64 },
-    Deleted { revision: u64, existed: bool },
+    Written {
+        revision: u64,
+    },
+    Deleted {
+        revision: u64,
+        existed: bool,
+    },
     /// `swapped == false` carries the value that made the swap fail.
-    Cas { revision: u64, swapped: bool, current: Option<String> },
+    Cas {
+        revision: u64,
+        swapped: bool,
+        current: Option<String>,
+    },
     Value(Option<Versioned>),
     Scan(Vec<KeyValue>),
     Status(NodeStatus),

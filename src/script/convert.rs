@@ -13,7 +13,9 @@ pub fn to_dynamic(v: &Value) -> Dynamic {
         },
         Value::String(s) => Dynamic::from(s.clone()),
         Value::Array(a) => Dynamic::from_array(a.iter().map(to_dynamic).collect::<Array>()),
-        Value::Object(o) => Dynamic::from_map(o.iter().map(|(k, v)| (k.as_str().into(), to_dynamic(v))).collect::<Map>()),
+        Value::Object(o) => {
+            Dynamic::from_map(o.iter().map(|(k, v)| (k.as_str().into(), to_dynamic(v))).collect::<Map>())
+        }
     }
 }
 

@@ -30,7 +30,13 @@ struct Tally {
 }
 
 /// Runs a story to the end; returns the exit status. Call from a plain thread, not a tokio worker.
-pub fn run_story(path: &Path, opts: StoryOptions, ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: Arc<AtomicBool>) -> i32 {
+pub fn run_story(
+    path: &Path,
+    opts: StoryOptions,
+    ctx: Arc<Ctx>,
+    handle: tokio::runtime::Handle,
+    interrupted: Arc<AtomicBool>,
+) -> i32 {
     let source = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => {
@@ -92,7 +98,13 @@ fn locate(path: &Path, source: &str, pos: Position, message: &str) -> String {
     )
 }
 
-fn register_helpers(engine: &mut rhai::Engine, opts: &StoryOptions, style: Style, tally: Arc<Tally>, stop: Arc<AtomicBool>) {
+fn register_helpers(
+    engine: &mut rhai::Engine,
+    opts: &StoryOptions,
+    style: Style,
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+) {
     let tty = style == Style::Terminal;
     engine.register_fn("say", |text: Dynamic| println!("{text}"));
     let t = tally.clone();

@@ -52,8 +52,7 @@ impl Output {
 
 /// `{"cmd": "get", "ok": false, "error": {"kind": "no_quorum", "message": "..."}}`
 pub fn error_json(cmd: &str, e: &Error) -> String {
-    serde_json::json!({"cmd": cmd, "ok": false, "error": {"kind": e.kind.as_str(), "message": e.message}})
-        .to_string()
+    serde_json::json!({"cmd": cmd, "ok": false, "error": {"kind": e.kind.as_str(), "message": e.message}}).to_string()
 }
 
 /// How tables are drawn: boxes on a terminal, aligned plain columns otherwise.

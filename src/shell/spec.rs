@@ -157,10 +157,9 @@ impl Args {
     pub fn u64_or(&self, name: &str, default: u64) -> Result<u64> {
         match self.get(name) {
             None => Ok(default),
-            Some(v) => v
-                .replace('_', "")
-                .parse()
-                .map_err(|_| Error::usage(format!("--{name}: `{v}` is not a whole number"))),
+            Some(v) => {
+                v.replace('_', "").parse().map_err(|_| Error::usage(format!("--{name}: `{v}` is not a whole number")))
+            }
         }
     }
 

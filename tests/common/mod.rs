@@ -144,15 +144,16 @@ pub fn runtime() -> tokio::runtime::Runtime {
 }
 
 /// Polls every node's status until `cond` holds for the set of answering nodes.
-pub async fn wait_for(client: &Client, what: &str, timeout: Duration, cond: impl Fn(&[NodeStatus]) -> bool) -> Vec<NodeStatus> {
+pub async fn wait_for(
+    client: &Client,
+    what: &str,
+    timeout: Duration,
+    cond: impl Fn(&[NodeStatus]) -> bool,
+) -> Vec<NodeStatus> {
     let until = Instant::now() + timeout;
     loop {
-        let all: Vec<NodeStatus> = client
-            .status_all(Duration::from_millis(500))
-            .await
-            .into_iter()
-            .filter_map(|(_, r)| r.ok())
-            .collect();
+        let all: Vec<NodeStatus> =
+            client.status_all(Duration::from_millis(500)).await.into_iter().filter_map(|(_, r)| r.ok()).collect();
         if cond(&all) {
             return all;
         }

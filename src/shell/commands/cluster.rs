@@ -80,7 +80,10 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
             }
         });
     }
-    let header = ["node", "address", "state", "role", "term", "leader", "last log", "commit", "applied", "keys", "disk", "uptime", "recovery"];
+    let header = [
+        "node", "address", "state", "role", "term", "leader", "last log", "commit", "applied", "keys", "disk",
+        "uptime", "recovery",
+    ];
     Ok(Output::new("status")
         .field("nodes", Value::Array(nodes.clone()))
         .text(table(ctx.style, &header, rows))

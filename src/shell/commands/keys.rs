@@ -15,7 +15,11 @@ pub fn specs() -> Vec<Spec> {
             params: &[
                 Param { name: "key", kind: Pos, help: "the key" },
                 Param { name: "value", kind: Pos, help: "the value" },
-                Param { name: "via", kind: Flag("NODE"), help: "send to this node (a follower forwards to the leader)" },
+                Param {
+                    name: "via",
+                    kind: Flag("NODE"),
+                    help: "send to this node (a follower forwards to the leader)",
+                },
             ],
             summary: "write a key through Raft; prints its revision and the node that served it",
             example: "put order:1 paid --via n2",
@@ -73,7 +77,9 @@ async fn put(ctx: &Ctx, a: &Args) -> Result<Output> {
     let (key, value) = (a.req("key")?, a.req("value")?);
     let req = Request::Put { key: key.into(), value: value.into() };
     let r = ctx.client.call(target(a, "via")?, req).await?;
-    let Response::Written { revision } = r.value else { return Err(unexpected(r.value)) };
+    let Response::Written { revision } = r.value else {
+        return Err(unexpected(r.value));
+    };
     let node = node_name(r.node);
     Ok(Output::new("put")
         .field("key", key)
@@ -90,7 +96,9 @@ async fn get(ctx: &Ctx, a: &Args) -> Result<Output> {
         return Err(Error::usage("get --stale needs --from NODE: whose copy should be read?"));
     }
     let r = ctx.client.call(target, Request::Get { key: key.into(), stale }).await?;
-    let Response::Value(v) = r.value else { return Err(unexpected(r.value)) };
+    let Response::Value(v) = r.value else {
+        return Err(unexpected(r.value));
+    };
     let node = node_name(r.node);
     let out = Output::new("get").field("key", key);
     Ok(match v {
@@ -107,7 +115,9 @@ async fn get(ctx: &Ctx, a: &Args) -> Result<Output> {
 async fn del(ctx: &Ctx, a: &Args) -> Result<Output> {
     let key = a.req("key")?;
     let r = ctx.client.call(Target::Leader, Request::Del { key: key.into() }).await?;
-    let Response::Deleted { revision, existed } = r.value else { return Err(unexpected(r.value)) };
+    let Response::Deleted { revision, existed } = r.value else {
+        return Err(unexpected(r.value));
+    };
     Ok(Output::new("del")
         .field("key", key)
         .field("deleted", existed)
@@ -121,11 +131,11 @@ async fn scan(ctx: &Ctx, a: &Args) -> Result<Output> {
     let limit = a.u64_or("limit", 100)?.min(u32::MAX as u64) as u32;
     let stale = a.switch("stale");
     let r = ctx.client.call(target(a, "from")?, Request::Scan { prefix, limit, stale }).await?;
-    let Response::Scan(kvs) = r.value else { return Err(unexpected(r.value)) };
-    let rows: Vec<Value> = kvs
-        .iter()
-        .map(|kv| serde_json::json!({"key": kv.key, "value": kv.value, "revision": kv.revision}))
-        .collect();
+    let Response::Scan(kvs) = r.value else {
+        return Err(unexpected(r.value));
+    };
+    let rows: Vec<Value> =
+        kvs.iter().map(|kv| serde_json::json!({"key": kv.key, "value": kv.value, "revision": kv.revision})).collect();
     let text = if kvs.is_empty() {
         "(no keys)".to_string()
     } else {
@@ -146,7 +156,9 @@ async fn cas(ctx: &Ctx, a: &Args) -> Result<Output> {
     let new = a.req("new")?;
     let req = Request::Cas { key: key.into(), expected, new: new.into() };
     let r = ctx.client.call(Target::Leader, req).await?;
-    let Response::Cas { revision, .. } = r.value else { return Err(unexpected(r.value)) };
+    let Response::Cas { revision, .. } = r.value else {
+        return Err(unexpected(r.value));
+    };
     Ok(Output::new("cas")
         .field("key", key)
         .field("swapped", true)

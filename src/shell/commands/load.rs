@@ -19,7 +19,11 @@ pub fn specs() -> Vec<Spec> {
             Param { name: "concurrency", kind: Flag("C"), help: "operations in flight at once (default 16)" },
             Param { name: "keys", kind: Flag("K"), help: "distinct keys (default 1000)" },
             Param { name: "value-size", kind: Flag("B"), help: "bytes per value (default 64)" },
-            Param { name: "etcd", kind: Flag("ENDPOINTS"), help: "drive etcd at these host:port endpoints instead, for comparison" },
+            Param {
+                name: "etcd",
+                kind: Flag("ENDPOINTS"),
+                help: "drive etcd at these host:port endpoints instead, for comparison",
+            },
         ],
         summary: "run a closed-loop workload and print ops/s and latency percentiles",
         example: "load put --count 10000 --concurrency 64",
