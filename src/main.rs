@@ -201,7 +201,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 .collect::<dsh::Result<Vec<_>>>()?;
             let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
             let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, bootstrap, certs };
-            runtime()?.block_on(async {
+            // One thread: a node's work per request is small and every hop between tasks on
+            // different threads costs a cross-CPU wakeup; fsyncs run on the log's own thread.
+            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
                 let (tx, rx) = tokio::sync::watch::channel(false);
                 tokio::spawn(async move {
                     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;

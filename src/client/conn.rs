@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const PROBE_AFTER: Duration = Duration::from_millis(100);
-const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+const PROBE_AFTER: Duration = Duration::from_millis(60);
+const PROBE_TIMEOUT: Duration = Duration::from_millis(120);
 /// A node that just failed is tried last for this long.
 const SUSPECT_FOR: Duration = Duration::from_secs(2);
 

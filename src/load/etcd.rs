@@ -108,7 +108,9 @@ async fn discover(endpoints: &[String]) -> Result<usize> {
             call(&mut s, ep, "/v3/maintenance/status", &json!({})).await
         };
         // A hung member must not use up the whole operation's time while the others answered.
-        tokio::time::timeout(STATUS_TIMEOUT, ask).await.unwrap_or_else(|_| Err(Error::timeout("status")))
+        tokio::time::timeout(STATUS_TIMEOUT, ask)
+            .await
+            .unwrap_or_else(|_| Err(Error::timeout(format!("etcd {ep}: no status within {STATUS_TIMEOUT:?}"))))
     });
     let statuses: Vec<Result<Value>> = futures::future::join_all(asks).await;
     if let Some(Err(e)) = statuses.iter().find(|s| s.is_ok()).or(statuses.first()) {

@@ -37,9 +37,9 @@ pub struct NodeOptions {
 pub fn raft_config() -> Result<Config> {
     Config {
         cluster_name: "dsh".into(),
-        heartbeat_interval: 50,
-        election_timeout_min: 150,
-        election_timeout_max: 300,
+        heartbeat_interval: 30,
+        election_timeout_min: 80,
+        election_timeout_max: 160,
         install_snapshot_timeout: 2000,
         max_payload_entries: 1000,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(2000),
