@@ -218,13 +218,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Mode::Cert(cmd)) => cert(cmd),
         Some(Mode::Bench(BenchCmd::Failover { etcd, etcd_pids })) => {
             let json = cli.global.json;
-            with_cluster(&cli.global, move |ctx, handle| {
-                let target = if etcd.is_empty() {
-                    FailoverTarget::Dsh(ctx.client.clone())
-                } else {
-                    FailoverTarget::Etcd(Arc::new(Etcd::new(etcd)?), etcd_pids)
-                };
-                let r = handle.block_on(failover(target))?;
+            let report = move |r: dsh::load::FailoverResult| {
                 let ms = r.failover.as_secs_f64() * 1000.0;
                 if json {
                     println!(
@@ -237,8 +231,18 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                         r.killed, r.pid, r.errors
                     );
                 }
+            };
+            if etcd.is_empty() {
+                with_cluster(&cli.global, move |ctx, handle| {
+                    report(handle.block_on(failover(FailoverTarget::Dsh(ctx.client.clone())))?);
+                    Ok(0)
+                })
+            } else {
+                // etcd alone: no dsh cluster is needed or started.
+                let target = FailoverTarget::Etcd(Arc::new(Etcd::new(etcd)?), etcd_pids);
+                report(runtime()?.block_on(failover(target))?);
                 Ok(0)
-            })
+            }
         }
         Some(Mode::Cluster(cmd)) => cluster_cmd(cmd, &cli.global),
         Some(Mode::Run { file, no_pause, seed, speed, notes }) => {
