@@ -8,5 +8,5 @@ mod failover;
 mod run;
 
 pub use etcd::Etcd;
-pub use failover::{failover, FailoverTarget};
+pub use failover::{failover, FailoverResult, FailoverTarget};
 pub use run::{run, Backend, LoadOp, LoadSpec, Summary};
