@@ -271,26 +271,17 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 None if !std::io::stdin().is_terminal() => {
                     std::io::stdin().lock().lines().collect::<Result<_, _>>().context("read stdin")?
                 }
-                None => return with_cluster(&cli.global, |ctx, handle| Ok(handle.block_on(prompt(ctx)))),
+                None => {
+                    let color = !cli.global.no_color && std::env::var_os("NO_COLOR").is_none();
+                    return with_cluster(&cli.global, move |ctx, handle| {
+                        Ok(dsh::prompt::run_prompt(ctx, handle, &cluster::home_dir(), color))
+                    });
+                }
             };
             with_cluster(&cli.global, move |ctx, handle| {
                 Ok(handle.block_on(shell::run_lines(&ctx, lines, json, keep_going)))
             })
         }
-    }
-}
-
-/// A minimal prompt until the full one lands: one command per line.
-async fn prompt(ctx: Arc<Ctx>) -> i32 {
-    let stdin = std::io::stdin();
-    let mut line = String::new();
-    loop {
-        eprint!("dsh> ");
-        line.clear();
-        if stdin.lock().read_line(&mut line).unwrap_or(0) == 0 {
-            return 0;
-        }
-        shell::run_lines(&ctx, [line.clone()], false, true).await;
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         .map_err(|e| Error::internal(format!("start raft: {e}")))?;
     let initialized = raft.is_initialized().await.map_err(|e| Error::internal(e.to_string()))?;
     if !initialized && opts.bootstrap.is_empty() && opts.join.is_empty() {
-        eprintln!("{name}: empty storage and neither --bootstrap nor --join: waiting for a leader to add this node");
+        eprintln!("{name}: empty storage; waiting for a leader to replicate the cluster to this node");
     }
     if !initialized && !opts.bootstrap.is_empty() {
         let mut members: BTreeMap<NodeId, BasicNode> =

@@ -8,4 +8,4 @@ mod engine;
 mod story;
 
 pub use engine::build_engine;
-pub use story::{run_story, StoryOptions};
+pub use story::{prompt_engine, run_story, StoryOptions};

@@ -84,6 +84,15 @@ pub fn run_story(
     }
 }
 
+/// An engine for the interactive prompt: every command plus the presenter's helpers.
+pub fn prompt_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: Arc<AtomicBool>) -> rhai::Engine {
+    let style = ctx.style;
+    let mut engine = build_engine(ctx, handle, interrupted.clone());
+    let opts = StoryOptions { no_pause: false, seed: 1, speed: 1.0, notes: true };
+    register_helpers(&mut engine, &opts, style, Arc::default(), interrupted);
+    engine
+}
+
 /// `file:line:col: message`, then the line and a caret under the column.
 fn locate(path: &Path, source: &str, pos: Position, message: &str) -> String {
     let (Some(line), col) = (pos.line(), pos.position().unwrap_or(1)) else {

@@ -24,7 +24,9 @@ pub async fn run_lines(ctx: &Ctx, lines: impl IntoIterator<Item = String>, json:
                 continue;
             }
             match run_line(ctx, &line).await {
+                Ok(out) if out.cmd == "exit" => return status,
                 Ok(out) if json => println!("{}", out.to_json()),
+                Ok(out) if out.text.is_empty() => {}
                 Ok(out) => println!("{}", out.text),
                 Err(e) => {
                     report(&line, &e, json);

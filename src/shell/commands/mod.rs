@@ -3,11 +3,14 @@
 mod cluster;
 mod keys;
 mod load;
+mod present;
 
 use super::spec::Spec;
 
 /// All commands, in the order `help` lists them.
 pub fn all() -> &'static [Spec] {
     static ALL: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| keys::specs().into_iter().chain(cluster::specs()).chain(load::specs()).collect())
+    ALL.get_or_init(|| {
+        keys::specs().into_iter().chain(cluster::specs()).chain(load::specs()).chain(present::specs()).collect()
+    })
 }
