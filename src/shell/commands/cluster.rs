@@ -1,9 +1,9 @@
-//! Looking at the cluster: status, leader.
+//! Looking at the cluster: status, leader, wait.
 
 use crate::error::{Error, Result};
 use crate::proto::{node_name, NodeStatus};
 use crate::shell::output::{human_bytes, human_ms, table, Output};
-use crate::shell::spec::{Args, Spec};
+use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -23,6 +23,20 @@ pub fn specs() -> Vec<Spec> {
             summary: "which node leads, and in which term",
             example: "leader",
             run: |ctx, a| Box::pin(leader(ctx, a)),
+        },
+        Spec {
+            name: "wait",
+            params: &[
+                Param {
+                    name: "what",
+                    kind: Pos,
+                    help: "leader, healthy (every node up and following one leader) or caught-up",
+                },
+                Param { name: "timeout", kind: Flag("D"), help: "give up after this long (default 10s)" },
+            ],
+            summary: "wait until the cluster has a leader, is healthy, or has caught up",
+            example: "wait leader --timeout 5s",
+            run: |ctx, a| Box::pin(wait(ctx, a)),
         },
     ]
 }
@@ -105,4 +119,41 @@ async fn leader(ctx: &Ctx, _: &Args) -> Result<Output> {
         .field("node", name.clone())
         .text(format!("{name} (term {})", leader.term))
         .returns(name))
+}
+
+/// What `wait` waits for, judged from every node's status.
+fn settled(what: &str, all: &[(u64, Result<NodeStatus>)]) -> Result<Option<(u64, u64)>> {
+    let up: Vec<&NodeStatus> = all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+    let leader = up.iter().filter(|s| s.role == "leader").max_by_key(|s| s.term);
+    let Some(l) = leader else { return Ok(None) };
+    let agreed = up.iter().filter(|s| s.leader == Some(l.id) && s.term == l.term).count();
+    let ok = match what {
+        "leader" => agreed * 2 > all.len(),
+        "healthy" => up.len() == all.len() && agreed == all.len(),
+        "caught-up" => agreed * 2 > all.len() && up.iter().all(|s| s.applied_index >= l.commit_index),
+        other => return Err(Error::usage(format!("wait: `{other}`? (leader, healthy, caught-up)"))),
+    };
+    Ok(ok.then_some((l.id, l.term)))
+}
+
+async fn wait(ctx: &Ctx, a: &Args) -> Result<Output> {
+    let what = a.req("what")?;
+    let timeout = a.duration_or("timeout", Duration::from_secs(10))?;
+    let started = std::time::Instant::now();
+    loop {
+        let all = ctx.client.status_all(STATUS_TIMEOUT.min(Duration::from_millis(300))).await;
+        if let Some((leader, term)) = settled(what, &all)? {
+            let ms = started.elapsed().as_millis() as u64;
+            return Ok(Output::new("wait")
+                .field("what", what)
+                .field("leader", node_name(leader))
+                .field("term", term)
+                .field("waited_ms", ms)
+                .text(format!("{what}: leader {} (term {term}) after {ms} ms", node_name(leader))));
+        }
+        if started.elapsed() >= timeout {
+            return Err(Error::timeout(format!("cluster not {what} within {timeout:?}")));
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
