@@ -4,7 +4,7 @@
 //! everything that queued up meanwhile. Recent entries stay decoded in memory because the leader
 //! reads them straight back to replicate them.
 
-use super::types::{io_err, Entry, LogId, StorageError, TypeConfig, Vote};
+use super::types::{from_cbor, io_err, to_cbor as enc, Entry, LogId, StorageError, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
@@ -48,14 +48,8 @@ enum WriteOp {
     Vote(Vec<u8>, oneshot::Sender<Result<(), String>>),
 }
 
-fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(64);
-    ciborium::into_writer(v, &mut buf).expect("in-memory CBOR encoding cannot fail");
-    buf
-}
-
 fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
-    ciborium::from_reader(b).map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))
+    from_cbor(b, ErrorSubject::Logs)
 }
 
 impl LogStore {

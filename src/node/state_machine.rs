@@ -9,7 +9,8 @@
 
 use super::snapshot::{SnapshotData, SnapshotStore};
 use super::types::{
-    io_err, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError, StoredMembership, TypeConfig,
+    from_cbor, io_err, to_cbor as enc, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError,
+    StoredMembership, TypeConfig,
 };
 use crate::error::{Error, ErrorKind};
 use crate::proto::{KeyValue, Op, Response, Versioned};
@@ -39,14 +40,8 @@ pub struct StateMachine {
     store: Arc<Store>,
 }
 
-fn enc<T: serde::Serialize>(v: &T) -> Vec<u8> {
-    let mut buf = Vec::with_capacity(64);
-    ciborium::into_writer(v, &mut buf).expect("in-memory CBOR encoding cannot fail");
-    buf
-}
-
 fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
-    ciborium::from_reader(b).map_err(|e| io_err(ErrorSubject::StateMachine, ErrorVerb::Read, e))
+    from_cbor(b, ErrorSubject::StateMachine)
 }
 
 fn sm_err(e: impl std::fmt::Display) -> StorageError {

@@ -37,3 +37,19 @@ pub fn io_err(
 ) -> StorageError {
     openraft::StorageIOError::new(subject, verb, openraft::AnyError::error(e.to_string())).into()
 }
+
+/// Encodes stored metadata and log entries.
+pub fn to_cbor<T: serde::Serialize>(v: &T) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(64);
+    // Writing into a Vec cannot fail, and every stored type is plain serde data.
+    ciborium::into_writer(v, &mut buf).expect("in-memory CBOR encoding cannot fail");
+    buf
+}
+
+/// Decodes what `to_cbor` stored; a failure means the disk holds something we did not write.
+pub fn from_cbor<T: serde::de::DeserializeOwned>(
+    b: &[u8],
+    subject: openraft::ErrorSubject<NodeId>,
+) -> Result<T, StorageError> {
+    ciborium::from_reader(b).map_err(|e| io_err(subject, openraft::ErrorVerb::Read, e))
+}
