@@ -142,14 +142,16 @@ impl Service {
     }
 
     async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
-        if !stale {
+        // A new leader, or one whose peers just restarted, may not hear from a majority on the
+        // first try; the caller's deadline (see `handle`) bounds the retries.
+        while !stale {
             match self.raft.ensure_linearizable().await {
-                Ok(_) => {}
+                Ok(_) => break,
                 Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
                     return Outcome::Forward(f.leader_id)
                 }
-                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(e))) => {
-                    return Outcome::Done(Err(Error::no_quorum(e.to_string())))
+                Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_))) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
                 }
                 Err(e) => return Outcome::Done(Err(Error::internal(e.to_string()))),
             }
