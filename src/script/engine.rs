@@ -21,14 +21,37 @@ pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: 
         .set_max_string_size(16 << 20)
         .set_max_array_size(1 << 20)
         .set_max_map_size(1 << 20);
-    engine.on_progress(move |_| interrupted.load(Ordering::Relaxed).then(|| Dynamic::from("interrupted")));
+    let flag = interrupted.clone();
+    engine.on_progress(move |_| flag.load(Ordering::Relaxed).then(|| Dynamic::from("interrupted")));
     for spec in commands::all() {
-        register(&mut engine, spec, ctx.clone(), handle.clone());
+        register(&mut engine, spec, ctx.clone(), handle.clone(), interrupted.clone());
     }
     engine
 }
 
-fn register(engine: &mut Engine, spec: &'static Spec, ctx: Arc<Ctx>, handle: tokio::runtime::Handle) {
+/// Runs a command until it finishes or Ctrl-C is pressed, whichever comes first.
+async fn interruptible<T>(
+    run: impl std::future::Future<Output = crate::error::Result<T>>,
+    stop: &AtomicBool,
+) -> crate::error::Result<T> {
+    let watch = async {
+        while !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+    };
+    tokio::select! {
+        r = run => r,
+        _ = watch => Err(crate::error::Error::new(crate::error::ErrorKind::Script, "interrupted")),
+    }
+}
+
+fn register(
+    engine: &mut Engine,
+    spec: &'static Spec,
+    ctx: Arc<Ctx>,
+    handle: tokio::runtime::Handle,
+    interrupted: Arc<AtomicBool>,
+) {
     let name = spec.name.replace(' ', "_");
     let total = spec.positionals().count();
     let required = spec.positionals().filter(|p| p.kind == Kind::Pos).count();
@@ -41,7 +64,7 @@ fn register(engine: &mut Engine, spec: &'static Spec, ctx: Arc<Ctx>, handle: tok
             if with_flags {
                 types.push(TypeId::of::<Map>());
             }
-            let (ctx, handle) = (ctx.clone(), handle.clone());
+            let (ctx, handle, stop) = (ctx.clone(), handle.clone(), interrupted.clone());
             engine.register_raw_fn(&name, types, move |_, args| {
                 let mut words: Vec<String> = args[..arity].iter().map(|a| to_word(a)).collect();
                 if with_flags {
@@ -56,7 +79,7 @@ fn register(engine: &mut Engine, spec: &'static Spec, ctx: Arc<Ctx>, handle: tok
                 }
                 let out = spec
                     .parse(&words)
-                    .and_then(|a| handle.block_on((spec.run)(&ctx, &a)))
+                    .and_then(|a| handle.block_on(interruptible((spec.run)(&ctx, &a), &stop)))
                     .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.to_string().into(), rhai::Position::NONE)))?;
                 Ok(to_dynamic(&out.rhai_value()))
             });
