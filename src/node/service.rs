@@ -144,7 +144,10 @@ impl Service {
     async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
         // A new leader, or one whose peers just restarted, may not hear from a majority on the
         // first try; the caller's deadline (see `handle`) bounds the retries.
-        while !stale {
+        if stale {
+            return Outcome::Done(read());
+        }
+        loop {
             match self.raft.ensure_linearizable().await {
                 Ok(_) => break,
                 Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => {
