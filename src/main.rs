@@ -8,7 +8,7 @@ use dsh::load::{failover, Etcd, FailoverTarget};
 use dsh::net::{self, Identity};
 use dsh::proto::parse_node;
 use dsh::script::{run_story, StoryOptions};
-use dsh::shell::{self, output::Style, Ctx};
+use dsh::shell::{self, output::Style, Ctx, Local};
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -293,17 +293,18 @@ fn with_cluster(
 ) -> anyhow::Result<i32> {
     // Processes are spawned here, on the main thread, so an ephemeral cluster's nodes (tied
     // to the thread that spawned them) live exactly as long as this process.
-    let (file, voters, ephemeral, lock): (ClusterFile, usize, Option<Ephemeral>, Option<HomeLock>) =
+    let (file, local, ephemeral, lock): (ClusterFile, Option<Local>, Option<Ephemeral>, Option<HomeLock>) =
         if let Some(path) = &g.cluster {
-            let file = ClusterFile::load(path)?;
-            (file, 0, None, None)
+            (ClusterFile::load(path)?, None, None, None)
         } else if g.ephemeral {
             let e = Ephemeral::start(3)?;
-            (e.cluster.file.clone(), 3, Some(e), None)
+            let local = Local { cluster: e.cluster.clone(), tied_to_parent: true };
+            (e.cluster.file.clone(), Some(local), Some(e), None)
         } else {
             let (c, lock) = cluster::ensure_running(&cluster::home_dir())?;
-            (c.file.clone(), c.size(), None, lock)
+            (c.file.clone(), Some(Local { cluster: c, tied_to_parent: false }), None, lock)
         };
+    let voters = local.as_ref().map_or(0, |l| l.cluster.size());
     let rt = runtime()?;
     let style = if g.json || !std::io::stdout().is_terminal() { Style::Plain } else { Style::Terminal };
     let client = {
@@ -314,7 +315,7 @@ fn with_cluster(
         rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
     }
     drop(lock);
-    let ctx = Arc::new(Ctx { client, style });
+    let ctx = Arc::new(Ctx { client, style, local });
     let code = f(ctx, rt.handle().clone());
     rt.shutdown_timeout(Duration::from_millis(200));
     drop(ephemeral);
@@ -382,7 +383,7 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
                 let _enter = rt.enter();
                 Arc::new(Client::new(&c.file, g.timeout)?)
             };
-            let ctx = Ctx { client, style };
+            let ctx = Ctx { client, style, local: Some(Local { cluster: c, tied_to_parent: false }) };
             Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
         }
     }

@@ -36,6 +36,7 @@ struct LocalNode {
     data: PathBuf,
 }
 
+#[derive(Clone)]
 pub struct LocalCluster {
     pub home: PathBuf,
     pub file: ClusterFile,
@@ -112,6 +113,47 @@ impl LocalCluster {
         self.nodes.iter().map(|n| (n.id.clone(), process::running_pid(&n.data))).collect()
     }
 
+    fn node(&self, id: &str) -> Result<&NodeProcess> {
+        self.nodes.iter().find(|n| n.id == id).ok_or_else(|| Error::usage(format!("no node {id} in the local cluster")))
+    }
+
+    /// Whether a node's process runs, is stopped (paused), or is gone.
+    pub fn state(&self, id: &str) -> Result<ProcessState> {
+        let node = self.node(id)?;
+        Ok(match process::running_pid(&node.data) {
+            None => ProcessState::Down,
+            Some(pid) if process::is_stopped(pid) => ProcessState::Paused(pid),
+            Some(pid) => ProcessState::Running(pid),
+        })
+    }
+
+    /// Sends `signal` to a running node; returns its pid.
+    pub fn signal(&self, id: &str, signal: i32) -> Result<u32> {
+        let node = self.node(id)?;
+        let pid = process::running_pid(&node.data).ok_or_else(|| Error::usage(format!("{id} is not running")))?;
+        // SAFETY: plain syscall on a pid we recorded and checked to be a dsh node.
+        if unsafe { libc::kill(pid as i32, signal) } != 0 {
+            return Err(Error::internal(format!("signal {id}: {}", std::io::Error::last_os_error())));
+        }
+        if signal == libc::SIGKILL {
+            // Wait until it is really gone, so a `restart` right after finds its port free.
+            while process::is_alive(pid) {
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        Ok(pid)
+    }
+
+    /// Starts one node on its data directory; returns its pid.
+    pub fn start_node(&self, id: &str, tied_to_parent: bool) -> Result<u32> {
+        let node = self.node(id)?;
+        if let Some(pid) = process::running_pid(&node.data) {
+            return Err(Error::usage(format!("{id} is already running (pid {pid})")));
+        }
+        let exe = std::env::current_exe().context("locate the dsh binary")?;
+        Ok(node.spawn(&exe, tied_to_parent)?.id())
+    }
+
     /// Starts every node that is not running, with the running dsh binary.
     pub fn start_missing(&self, tied_to_parent: bool) -> Result<Vec<Child>> {
         let exe = std::env::current_exe().context("locate the dsh binary")?;
@@ -150,6 +192,14 @@ impl LocalCluster {
     pub fn size(&self) -> usize {
         self.nodes.len()
     }
+}
+
+/// A node process as the local manager sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessState {
+    Running(u32),
+    Paused(u32),
+    Down,
 }
 
 /// Holds `home/lock` exclusively until dropped, so two dsh processes starting at once do not

@@ -6,5 +6,5 @@
 mod local;
 mod process;
 
-pub use local::{ensure_running, home_dir, wait_ready, Ephemeral, HomeLock, LocalCluster};
+pub use local::{ensure_running, home_dir, wait_ready, Ephemeral, HomeLock, LocalCluster, ProcessState};
 pub use process::{is_alive, NodeProcess};

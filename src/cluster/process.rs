@@ -80,6 +80,12 @@ pub fn is_alive(pid: u32) -> bool {
     !zombie && args.get(1) == Some(&b"node".as_slice())
 }
 
+/// True when `pid` is stopped (SIGSTOP).
+pub fn is_stopped(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T'))
+}
+
 /// SIGTERM, then SIGKILL if the process is still there after `grace`.
 pub fn stop(pid: u32, grace: Duration) {
     // SAFETY: plain syscalls on a pid we recorded ourselves.

@@ -9,4 +9,4 @@ pub mod output;
 pub mod spec;
 
 pub use batch::{exit_status, run_line, run_lines};
-pub use ctx::Ctx;
+pub use ctx::{Ctx, Local};

@@ -1,5 +1,6 @@
 //! Looking at the cluster: status, leader, wait.
 
+use crate::cluster::ProcessState;
 use crate::error::{Error, Result};
 use crate::proto::{node_name, NodeStatus};
 use crate::shell::output::{human_bytes, human_ms, table, Output};
@@ -43,16 +44,28 @@ pub fn specs() -> Vec<Spec> {
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 
-fn row_json(id: u64, addr: &str, s: Option<&NodeStatus>) -> Value {
+/// `up`, `down` or `paused`: from the process when this machine runs it, else from whether
+/// the node answered.
+fn state(ctx: &Ctx, id: u64, answered: bool) -> &'static str {
+    let local = ctx.local.as_ref().and_then(|l| l.cluster.state(&node_name(id)).ok());
+    match local {
+        Some(ProcessState::Paused(_)) => "paused",
+        Some(ProcessState::Down) => "down",
+        _ if answered => "up",
+        _ => "down",
+    }
+}
+
+fn row_json(id: u64, addr: &str, state: &str, s: Option<&NodeStatus>) -> Value {
     match s {
         Some(s) => json!({
-            "id": node_name(id), "address": s.addr, "state": "up", "role": s.role, "term": s.term,
+            "id": node_name(id), "address": s.addr, "state": state, "role": s.role, "term": s.term,
             "leader": s.leader.map(node_name), "last_log_index": s.last_log_index,
             "commit_index": s.commit_index, "applied_index": s.applied_index, "keys": s.keys,
             "bytes_on_disk": s.bytes_on_disk, "uptime_ms": s.uptime_ms, "last_recovery_ms": s.recovery_ms,
             "pid": is_local(&s.addr).then_some(s.pid),
         }),
-        None => json!({"id": node_name(id), "address": addr, "state": "down"}),
+        None => json!({"id": node_name(id), "address": addr, "state": state}),
     }
 }
 
@@ -70,12 +83,13 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
     for (id, r) in &all {
         let addr = ctx.client.addr_of(*id).unwrap_or("?");
         let s = r.as_ref().ok();
-        nodes.push(row_json(*id, addr, s));
+        let st = state(ctx, *id, s.is_some());
+        nodes.push(row_json(*id, addr, st, s));
         rows.push(match s {
             Some(s) => vec![
                 node_name(*id),
                 s.addr.clone(),
-                "up".into(),
+                st.into(),
                 if s.role == "leader" { "leader ★".into() } else { s.role.clone() },
                 s.term.to_string(),
                 s.leader.map(node_name).unwrap_or_else(|| "-".into()),
@@ -88,7 +102,7 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
                 human_ms(s.recovery_ms),
             ],
             None => {
-                let mut r = vec![node_name(*id), addr.to_string(), "down".into()];
+                let mut r = vec![node_name(*id), addr.to_string(), st.into()];
                 r.resize(13, "-".into());
                 r
             }

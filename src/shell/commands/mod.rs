@@ -1,6 +1,7 @@
 //! The command table: every command dsh knows, defined once.
 
 mod cluster;
+mod faults;
 mod keys;
 mod load;
 mod present;
@@ -11,6 +12,12 @@ use super::spec::Spec;
 pub fn all() -> &'static [Spec] {
     static ALL: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
     ALL.get_or_init(|| {
-        keys::specs().into_iter().chain(cluster::specs()).chain(load::specs()).chain(present::specs()).collect()
+        keys::specs()
+            .into_iter()
+            .chain(cluster::specs())
+            .chain(faults::specs())
+            .chain(load::specs())
+            .chain(present::specs())
+            .collect()
     })
 }
