@@ -116,6 +116,15 @@ impl Client {
                     return Err(self.give_up(last_err, timeout));
                 }
                 match self.attempt(id, &request, left).await {
+                    // A leader cut off from the majority says so at once; another node may
+                    // already follow a newer leader.
+                    Ok(Reply { result: Err(e), .. }) if e.kind == ErrorKind::NoQuorum && target == Target::Leader => {
+                        if self.leader_hint() == Some(id) {
+                            self.leader_hint.store(0, Ordering::Relaxed);
+                        }
+                        self.suspects.lock().unwrap().insert(id, Instant::now() + SUSPECT_FOR);
+                        last_err = e;
+                    }
                     Ok(reply) => {
                         self.suspects.lock().unwrap().remove(&id);
                         if let Some(l) = reply.leader {
@@ -143,7 +152,7 @@ impl Client {
 
     fn give_up(&self, last: Error, timeout: Duration) -> Error {
         match last.kind {
-            ErrorKind::Unreachable => last,
+            ErrorKind::Unreachable | ErrorKind::NoQuorum => last,
             _ => Error::timeout(format!("no answer within {timeout:?} ({last})")),
         }
     }
@@ -181,7 +190,8 @@ impl Client {
             (*id, r)
         });
         let all = futures::future::join_all(calls).await;
-        if let Some(l) = all.iter().filter_map(|(_, r)| r.as_ref().ok()).find(|s| s.role == "leader") {
+        let leaders = all.iter().filter_map(|(_, r)| r.as_ref().ok()).filter(|s| s.role == "leader");
+        if let Some(l) = leaders.max_by_key(|s| s.term) {
             self.leader_hint.store(l.id, Ordering::Relaxed);
         }
         all

@@ -4,8 +4,10 @@
 
 mod certs;
 mod endpoint;
+mod fault;
 mod tls;
 
 pub use certs::{init_ca, issue, CertPaths, Identity};
 pub use endpoint::{call, read_frame, write_frame, Endpoint, Peer, ALPN_CLIENT, ALPN_RAFT};
+pub use fault::{FaultFilter, Verdict};
 pub use tls::TlsFiles;

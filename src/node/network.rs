@@ -4,7 +4,7 @@
 
 use super::types::TypeConfig;
 use crate::error::{Error, ErrorKind};
-use crate::net::{Endpoint, Peer, ALPN_RAFT};
+use crate::net::{Endpoint, FaultFilter, Peer, Verdict, ALPN_RAFT};
 use crate::proto::{Envelope, NodeId, Reply};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
@@ -42,11 +42,12 @@ pub enum PeerReply {
 pub struct Peers {
     endpoint: Endpoint,
     by_addr: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
+    pub faults: Arc<FaultFilter>,
 }
 
 impl Peers {
     pub fn new(endpoint: Endpoint) -> Self {
-        Peers { endpoint, by_addr: Arc::default() }
+        Peers { endpoint, by_addr: Arc::default(), faults: Arc::default() }
     }
 
     pub fn get(&self, addr: &str) -> Arc<Peer> {
@@ -56,11 +57,15 @@ impl Peers {
             .clone()
     }
 
-    /// Sends a client request to the leader at `addr` and returns its reply.
-    pub async fn forward(&self, addr: &str, env: Envelope) -> crate::error::Result<Reply> {
+    /// Sends a client request to the leader `id` at `addr` and returns its reply.
+    pub async fn forward(&self, id: NodeId, addr: &str, env: Envelope) -> crate::error::Result<Reply> {
         let timeout = Duration::from_millis(env.timeout_ms as u64);
         let (peer, req) = (self.get(addr), PeerRequest::Forward(env));
-        match tokio::time::timeout(timeout, peer.call::<_, PeerReply>(&req)).await {
+        let call = async {
+            apply_faults(&self.faults, id, timeout).await?;
+            peer.call::<_, PeerReply>(&req).await
+        };
+        match tokio::time::timeout(timeout, call).await {
             Err(_) => Err(Error::timeout(format!("leader at {addr} did not answer in {timeout:?}"))),
             Ok(Ok(PeerReply::Forward(r))) => Ok(r),
             Ok(Ok(PeerReply::Refused(e))) => Err(e),
@@ -74,20 +79,41 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
-        PeerLink { target, peer: self.get(&node.addr) }
+        PeerLink { target, peer: self.get(&node.addr), faults: self.faults.clone() }
     }
 }
 
 pub struct PeerLink {
     target: NodeId,
     peer: Arc<Peer>,
+    faults: Arc<FaultFilter>,
+}
+
+/// Holds a message back as the fault filter says; a dropped one never gets an answer, so the
+/// caller waits out its own timeout exactly as with a real lost packet.
+async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Duration) -> crate::error::Result<()> {
+    match faults.judge(peer) {
+        Verdict::Send => Ok(()),
+        Verdict::Delay(d) => {
+            tokio::time::sleep(d).await;
+            Ok(())
+        }
+        Verdict::Drop => {
+            tokio::time::sleep(ttl).await;
+            Err(Error::timeout("dropped by a network fault"))
+        }
+    }
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
 impl PeerLink {
     async fn send<E: std::error::Error>(&self, req: PeerRequest, option: &RPCOption) -> Result<PeerReply, RpcErr<E>> {
-        match tokio::time::timeout(option.hard_ttl(), self.peer.call::<_, PeerReply>(&req)).await {
+        let call = async {
+            apply_faults(&self.faults, self.target, option.hard_ttl()).await?;
+            self.peer.call::<_, PeerReply>(&req).await
+        };
+        match tokio::time::timeout(option.hard_ttl(), call).await {
             Err(_) => Err(RPCError::Network(NetworkError::new(&Error::timeout("peer RPC timed out")))),
             Ok(Err(e)) if e.kind == ErrorKind::Unreachable => Err(RPCError::Unreachable(Unreachable::new(&e))),
             Ok(Err(e)) => Err(RPCError::Network(NetworkError::new(&e))),

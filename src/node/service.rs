@@ -49,9 +49,21 @@ impl Service {
     pub async fn handle(&self, env: Envelope, may_forward: bool) -> Reply {
         let budget = Duration::from_millis(env.timeout_ms as u64).min(MAX_REQUEST_TIME);
         let deadline = Instant::now() + budget;
-        let result = match tokio::time::timeout(budget, self.route(env, may_forward, deadline)).await {
-            Ok(r) => r,
-            Err(_) => Err(self.timeout_error(budget)),
+        let needs_quorum = needs_quorum(&env.request);
+        let routed = tokio::time::timeout(budget, self.route(env, may_forward, deadline));
+        // Losing the majority mid-request (a partition) ends the wait early, so the caller can
+        // try the side that still has one.
+        let lost = async {
+            loop {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                if let Some(e) = self.quorum_lost().filter(|_| needs_quorum) {
+                    return Error::no_quorum(format!("{}; the request may or may not take effect", e.message));
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = routed => r.unwrap_or_else(|_| Err(self.timeout_error(budget))),
+            e = lost => Err(e),
         };
         Reply { node: self.id, leader: self.leader(), result }
     }
@@ -69,7 +81,7 @@ impl Service {
                     let waiter = self.raft.wait(Some(left));
                     let changed = waiter.metrics(|m| m.current_leader != Some(leader), "leader changed");
                     tokio::select! {
-                        r = self.peers.forward(&addr, fwd) => match r {
+                        r = self.peers.forward(leader, &addr, fwd) => match r {
                             Ok(reply) => return reply.result,
                             Err(e) if e.kind == ErrorKind::Unreachable => {
                                 self.peers.get(&addr).reset().await;
@@ -117,7 +129,22 @@ impl Service {
         }
     }
 
+    /// A leader that has not heard from a majority for a while refuses at once rather than
+    /// letting callers wait out their timeouts: on the minority side of a partition it cannot
+    /// commit anything.
+    fn quorum_lost(&self) -> Option<Error> {
+        let m = self.raft.metrics().borrow().clone();
+        let limit = 3 * self.raft.config().election_timeout_max;
+        let age = m.millis_since_quorum_ack.filter(|ms| *ms > limit)?;
+        let voters = m.membership_config.membership().voter_ids().count();
+        (m.state == ServerState::Leader && voters > 1)
+            .then(|| Error::no_quorum(format!("n{} has not heard from a majority for {age} ms", self.id)))
+    }
+
     async fn execute(&self, req: &Request) -> Outcome {
+        if let Some(e) = needs_quorum(req).then(|| self.quorum_lost()).flatten() {
+            return Outcome::Done(Err(e));
+        }
         match req {
             Request::Put { key, value } => self.write(Op::Put { key: key.clone(), value: value.clone() }).await,
             Request::Del { key } => self.write(Op::Del { key: key.clone() }).await,
@@ -131,6 +158,12 @@ impl Service {
             Request::Status => Outcome::Done(Ok(Response::Status(self.status()))),
             Request::Ping => Outcome::Done(Ok(Response::Pong)),
             Request::Join { id, addr } => self.join(*id, addr).await,
+            Request::SetFaults(f) => {
+                self.peers.faults.set(f.clone());
+                tracing::info!(faults = ?f, "network faults set");
+                Outcome::Done(Ok(Response::Faults(f.clone())))
+            }
+            Request::GetFaults => Outcome::Done(Ok(Response::Faults(self.peers.faults.get()))),
         }
     }
 
@@ -227,7 +260,17 @@ impl Service {
             pid: std::process::id(),
             snapshot_index: m.snapshot.map_or(0, |l| l.index),
             purged_index: m.purged.map_or(0, |l| l.index),
+            quorum_ack_ms: m.millis_since_quorum_ack.filter(|_| m.state == ServerState::Leader),
         }
+    }
+}
+
+/// Requests that only a leader backed by a majority can answer.
+fn needs_quorum(req: &Request) -> bool {
+    match req {
+        Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
+        Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } => true,
+        _ => false,
     }
 }
 

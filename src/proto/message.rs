@@ -42,6 +42,26 @@ pub enum Request {
         id: NodeId,
         addr: String,
     },
+    /// Replaces this node's network faults (admin).
+    SetFaults(Faults),
+    GetFaults,
+}
+
+/// Network faults one node applies to what it sends to its peers.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Faults {
+    /// Peers this node cannot reach (a partition or isolation).
+    pub cut: Vec<NodeId>,
+    pub slow: Vec<Slow>,
+}
+
+/// A slow or lossy link: to one peer, or (`to: None`) to all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slow {
+    pub to: Option<NodeId>,
+    pub delay_ms: u64,
+    pub jitter_ms: u64,
+    pub loss_pct: f64,
 }
 
 impl Request {
@@ -50,7 +70,7 @@ impl Request {
         match self {
             Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
             Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } | Request::Join { .. } => true,
-            Request::Status | Request::Ping => false,
+            Request::Status | Request::Ping | Request::SetFaults(_) | Request::GetFaults => false,
         }
     }
 }
@@ -89,6 +109,7 @@ pub enum Response {
     Status(NodeStatus),
     Pong,
     Joined,
+    Faults(Faults),
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.
@@ -121,4 +142,6 @@ pub struct NodeStatus {
     pub snapshot_index: u64,
     /// Entries up to here were removed from the log behind the snapshot.
     pub purged_index: u64,
+    /// On a leader: how long since a majority last acknowledged it.
+    pub quorum_ack_ms: Option<u64>,
 }

@@ -63,7 +63,7 @@ fn row_json(id: u64, addr: &str, state: &str, s: Option<&NodeStatus>) -> Value {
             "leader": s.leader.map(node_name), "last_log_index": s.last_log_index,
             "commit_index": s.commit_index, "applied_index": s.applied_index, "keys": s.keys,
             "bytes_on_disk": s.bytes_on_disk, "uptime_ms": s.uptime_ms, "last_recovery_ms": s.recovery_ms,
-            "pid": is_local(&s.addr).then_some(s.pid),
+            "pid": is_local(&s.addr).then_some(s.pid), "quorum_ack_ms": s.quorum_ack_ms,
         }),
         None => json!({"id": node_name(id), "address": addr, "state": state}),
     }
@@ -136,9 +136,13 @@ async fn leader(ctx: &Ctx, _: &Args) -> Result<Output> {
 }
 
 /// What `wait` waits for, judged from every node's status.
-fn settled(what: &str, all: &[(u64, Result<NodeStatus>)]) -> Result<Option<(u64, u64)>> {
+fn settled(what: &str, all: &[(u64, Result<NodeStatus>)], waited: Duration) -> Result<Option<(u64, u64)>> {
     let up: Vec<&NodeStatus> = all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-    let leader = up.iter().filter(|s| s.role == "leader").max_by_key(|s| s.term);
+    // A leader counts while a majority keeps acknowledging its heartbeats (every 30 ms): right
+    // after a partition the old leader still calls itself one, but its last acknowledgement
+    // only ages. Looking for at least 100 ms lets replies in flight at the cut drain first.
+    let fresh = |ms: u64| ms < 50 && waited >= Duration::from_millis(100);
+    let leader = up.iter().filter(|s| s.role == "leader" && s.quorum_ack_ms.is_some_and(fresh)).max_by_key(|s| s.term);
     let Some(l) = leader else { return Ok(None) };
     let agreed = up.iter().filter(|s| s.leader == Some(l.id) && s.term == l.term).count();
     let ok = match what {
@@ -155,8 +159,10 @@ async fn wait(ctx: &Ctx, a: &Args) -> Result<Output> {
     let timeout = a.duration_or("timeout", Duration::from_secs(10))?;
     let started = std::time::Instant::now();
     loop {
+        // Measured before asking, so an acknowledgement counts only if it came after the wait began.
+        let asked_at = started.elapsed();
         let all = ctx.client.status_all(STATUS_TIMEOUT.min(Duration::from_millis(300))).await;
-        if let Some((leader, term)) = settled(what, &all)? {
+        if let Some((leader, term)) = settled(what, &all, asked_at)? {
             let ms = started.elapsed().as_millis() as u64;
             return Ok(Output::new("wait")
                 .field("what", what)

@@ -4,6 +4,7 @@ mod cluster;
 mod faults;
 mod keys;
 mod load;
+mod network;
 mod present;
 
 use super::spec::Spec;
@@ -16,6 +17,7 @@ pub fn all() -> &'static [Spec] {
             .into_iter()
             .chain(cluster::specs())
             .chain(faults::specs())
+            .chain(network::specs())
             .chain(load::specs())
             .chain(present::specs())
             .collect()
