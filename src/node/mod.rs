@@ -8,6 +8,7 @@
 mod log_store;
 mod network;
 mod proposer;
+mod repair;
 mod server;
 mod service;
 mod snapshot;

@@ -164,6 +164,18 @@ impl Service {
                 Outcome::Done(Ok(Response::Faults(f.clone())))
             }
             Request::GetFaults => Outcome::Done(Ok(Response::Faults(self.peers.faults.get()))),
+            Request::Merkle => {
+                Outcome::Done(self.store.merkle_leaves().map(|(leaves, keys)| Response::Merkle { leaves, keys }))
+            }
+            Request::LeafKeys { leaves } => Outcome::Done(self.store.leaf_keys(leaves).map(Response::Scan)),
+            Request::Corrupt { key } => {
+                tracing::warn!(%key, "stored copy damaged on purpose");
+                Outcome::Done(self.store.corrupt(key).map(|value| Response::Damaged { value }))
+            }
+            Request::Repair { set, remove } => {
+                tracing::info!(set = set.len(), remove = remove.len(), "stored copy repaired");
+                Outcome::Done(self.store.overwrite(set, remove).map(|_| Response::Repaired))
+            }
         }
     }
 

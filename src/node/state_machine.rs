@@ -22,16 +22,16 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
+pub(super) const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const DURABLE_EVERY: u64 = 2000;
 
 /// Shared by openraft (which applies) and the node's services (which read).
 pub struct Store {
-    db: Database,
+    pub(super) db: Database,
     snapshots: SnapshotStore,
     applied_index: AtomicU64,
-    keys: AtomicU64,
+    pub(super) keys: AtomicU64,
     since_durable: AtomicU64,
 }
 
@@ -49,14 +49,14 @@ fn sm_err(e: impl std::fmt::Display) -> StorageError {
 }
 
 /// A stored value: the revision it was written at, then the bytes.
-fn pack(revision: u64, value: &str) -> Vec<u8> {
+pub(super) fn pack(revision: u64, value: &str) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + value.len());
     v.extend_from_slice(&revision.to_le_bytes());
     v.extend_from_slice(value.as_bytes());
     v
 }
 
-fn unpack(bytes: &[u8]) -> Versioned {
+pub(super) fn unpack(bytes: &[u8]) -> Versioned {
     let (rev, value) = bytes.split_at(8.min(bytes.len()));
     Versioned {
         revision: u64::from_le_bytes(rev.try_into().unwrap_or([0; 8])),
@@ -172,7 +172,7 @@ impl Store {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> Error {
+pub(super) fn internal(e: impl std::fmt::Display) -> Error {
     Error::internal(format!("state machine: {e}"))
 }
 

@@ -45,6 +45,21 @@ pub enum Request {
     /// Replaces this node's network faults (admin).
     SetFaults(Faults),
     GetFaults,
+    /// This node's Merkle leaves over its own stored keys.
+    Merkle,
+    /// This node's keys in these Merkle leaves.
+    LeafKeys {
+        leaves: Vec<u32>,
+    },
+    /// Damages this node's stored copy of a key, bypassing Raft (admin, for demos).
+    Corrupt {
+        key: String,
+    },
+    /// Overwrites this node's stored copy of keys from the majority's, bypassing Raft (admin).
+    Repair {
+        set: Vec<KeyValue>,
+        remove: Vec<String>,
+    },
 }
 
 /// Network faults one node applies to what it sends to its peers.
@@ -70,7 +85,7 @@ impl Request {
         match self {
             Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
             Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } | Request::Join { .. } => true,
-            Request::Status | Request::Ping | Request::SetFaults(_) | Request::GetFaults => false,
+            _ => false,
         }
     }
 }
@@ -110,6 +125,14 @@ pub enum Response {
     Pong,
     Joined,
     Faults(Faults),
+    Merkle {
+        leaves: Vec<[u8; 32]>,
+        keys: u64,
+    },
+    Damaged {
+        value: String,
+    },
+    Repaired,
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.

@@ -5,6 +5,7 @@
 mod command;
 mod frame;
 mod ids;
+pub mod merkle;
 mod message;
 
 pub use command::{LogCommand, Op};

@@ -1,6 +1,7 @@
 //! The command table: every command dsh knows, defined once.
 
 mod cluster;
+mod entropy;
 mod faults;
 mod keys;
 mod load;
@@ -18,6 +19,7 @@ pub fn all() -> &'static [Spec] {
             .chain(cluster::specs())
             .chain(faults::specs())
             .chain(network::specs())
+            .chain(entropy::specs())
             .chain(load::specs())
             .chain(present::specs())
             .collect()
