@@ -21,8 +21,10 @@ fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
     t.max_concurrent_bidi_streams(4096u32.into())
         .max_concurrent_uni_streams(0u32.into())
-        .keep_alive_interval(Some(Duration::from_millis(500)))
-        .max_idle_timeout(Some(Duration::from_secs(5).try_into().expect("idle timeout fits")))
+        // A peer that restarts on the same address never answers the old connection (its
+        // stateless resets carry a new key); a short idle timeout lets us notice and redial.
+        .keep_alive_interval(Some(Duration::from_millis(200)))
+        .max_idle_timeout(Some(Duration::from_millis(1500).try_into().expect("idle timeout fits")))
         // Loopback and LAN demos: start from a realistic RTT rather than the 333 ms default,
         // so a lost packet early in a connection is retransmitted quickly.
         .initial_rtt(Duration::from_millis(10));

@@ -66,7 +66,10 @@ impl Peers {
             peer.call::<_, PeerReply>(&req).await
         };
         match tokio::time::timeout(timeout, call).await {
-            Err(_) => Err(Error::timeout(format!("leader at {addr} did not answer in {timeout:?}"))),
+            Err(_) => {
+                peer.reset().await;
+                Err(Error::timeout(format!("leader at {addr} did not answer in {timeout:?}")))
+            }
             Ok(Ok(PeerReply::Forward(r))) => Ok(r),
             Ok(Ok(PeerReply::Refused(e))) => Err(e),
             Ok(Ok(_)) => Err(Error::internal("leader answered a forward with the wrong reply")),

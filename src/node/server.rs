@@ -34,14 +34,16 @@ pub struct NodeOptions {
 }
 
 /// Raft timing tuned for demos: a dead leader is noticed and replaced in a few hundred ms.
+/// openraft also uses the heartbeat interval as the timeout of every AppendEntries, so it must
+/// cover a follower's fsync of one full batch (`max_payload_entries`) on a busy machine.
 pub fn raft_config() -> Result<Config> {
     Config {
         cluster_name: "dsh".into(),
-        heartbeat_interval: 30,
-        election_timeout_min: 80,
-        election_timeout_max: 160,
+        heartbeat_interval: 50,
+        election_timeout_min: 100,
+        election_timeout_max: 200,
         install_snapshot_timeout: 2000,
-        max_payload_entries: 1000,
+        max_payload_entries: 64,
         snapshot_policy: SnapshotPolicy::LogsSinceLast(2000),
         max_in_snapshot_log_to_keep: 500,
         ..Default::default()

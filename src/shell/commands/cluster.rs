@@ -138,10 +138,10 @@ async fn leader(ctx: &Ctx, _: &Args) -> Result<Output> {
 /// What `wait` waits for, judged from every node's status.
 fn settled(what: &str, all: &[(u64, Result<NodeStatus>)], waited: Duration) -> Result<Option<(u64, u64)>> {
     let up: Vec<&NodeStatus> = all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-    // A leader counts while a majority keeps acknowledging its heartbeats (every 30 ms): right
+    // A leader counts while a majority keeps acknowledging its heartbeats (every 50 ms): right
     // after a partition the old leader still calls itself one, but its last acknowledgement
-    // only ages. Looking for at least 100 ms lets replies in flight at the cut drain first.
-    let fresh = |ms: u64| ms < 50 && waited >= Duration::from_millis(100);
+    // only ages. Looking for at least 150 ms lets replies in flight at the cut drain first.
+    let fresh = |ms: u64| ms < 100 && waited >= Duration::from_millis(150);
     let leader = up.iter().filter(|s| s.role == "leader" && s.quorum_ack_ms.is_some_and(fresh)).max_by_key(|s| s.term);
     let Some(l) = leader else { return Ok(None) };
     let agreed = up.iter().filter(|s| s.leader == Some(l.id) && s.term == l.term).count();
