@@ -5,7 +5,7 @@
 use super::build_engine;
 use crate::shell::output::{table, Style};
 use crate::shell::spec::parse_duration;
-use crate::shell::Ctx;
+use crate::shell::{run_line, Ctx};
 use rhai::{Array, Dynamic, EvalAltResult, Map, Position};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -45,11 +45,12 @@ pub fn run_story(
         }
     };
     let style = ctx.style;
+    let (ctx_for_pause, handle_for_pause) = (ctx.clone(), handle.clone());
     let mut engine = build_engine(ctx, handle, interrupted.clone());
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
     engine.set_module_resolver(rhai::module_resolvers::FileModuleResolver::new_with_path(dir));
     let tally = Arc::new(Tally::default());
-    register_helpers(&mut engine, &opts, style, tally.clone(), interrupted);
+    register_helpers(&mut engine, &opts, style, tally.clone(), interrupted, (ctx_for_pause, handle_for_pause));
 
     let ast = match engine.compile(&source) {
         Ok(ast) => ast,
@@ -87,9 +88,10 @@ pub fn run_story(
 /// An engine for the interactive prompt: every command plus the presenter's helpers.
 pub fn prompt_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: Arc<AtomicBool>) -> rhai::Engine {
     let style = ctx.style;
+    let (ctx_for_pause, handle_for_pause) = (ctx.clone(), handle.clone());
     let mut engine = build_engine(ctx, handle, interrupted.clone());
     let opts = StoryOptions { no_pause: false, seed: 1, speed: 1.0, notes: true };
-    register_helpers(&mut engine, &opts, style, Arc::default(), interrupted);
+    register_helpers(&mut engine, &opts, style, Arc::default(), interrupted, (ctx_for_pause, handle_for_pause));
     engine
 }
 
@@ -113,6 +115,7 @@ fn register_helpers(
     style: Style,
     tally: Arc<Tally>,
     stop: Arc<AtomicBool>,
+    cluster: (Arc<Ctx>, tokio::runtime::Handle),
 ) {
     let tty = style == Style::Terminal;
     engine.register_fn("say", |text: Dynamic| println!("{text}"));
@@ -132,14 +135,23 @@ fn register_helpers(
         }
     });
     let interactive = !opts.no_pause && std::io::stdin().is_terminal();
-    let pause = move |text: &str| {
+    let (ctx, handle) = cluster;
+    // SPEC names two things `pause`: `pause NODE` freezes a node, `pause [TEXT]` waits for
+    // the presenter. A lone node name means the first.
+    let pause = move |text: &str| -> Result<Dynamic, Box<EvalAltResult>> {
+        if text.starts_with(['n', 'N']) && crate::proto::parse_node(text).is_ok() {
+            let out = handle.block_on(run_line(&ctx, &format!("pause {text}"))).map_err(|e| e.to_string())?;
+            return Ok(super::convert::to_dynamic(&out.rhai_value()));
+        }
         if interactive {
             print!("{} ⏎ ", if text.is_empty() { "…" } else { text });
             let _ = std::io::stdout().flush();
             let _ = std::io::stdin().lock().read_line(&mut String::new());
         }
+        Ok(Dynamic::UNIT)
     };
-    engine.register_fn("pause", move || pause(""));
+    let p = pause.clone();
+    engine.register_fn("pause", move || p(""));
     engine.register_fn("pause", pause);
 
     let speed = opts.speed;
