@@ -3,9 +3,9 @@
 //! state (time comes from `LogCommand::at_ms`, never the clock).
 //!
 //! Applied state is committed without fsync (the Raft log already holds every entry durably) and
-//! made durable every `DURABLE_EVERY` entries and whenever a snapshot is taken. After a crash the
-//! state machine reopens at its last durable point — or at the newer snapshot, which is
-//! reinstalled — and openraft re-applies the committed tail from the log.
+//! made durable every `DURABLE_EVERY` entries; snapshots are written to their own file with
+//! fsync. After a crash the state machine reopens at its last durable point — or at a newer
+//! snapshot, which is reinstalled — and openraft re-applies the committed tail from the log.
 
 use super::snapshot::{SnapshotData, SnapshotStore};
 use super::types::{
