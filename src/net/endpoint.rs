@@ -152,17 +152,24 @@ pub async fn call<Q: Serialize, A: DeserializeOwned>(conn: &quinn::Connection, r
     read_frame(&mut recv).await
 }
 
-pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, value: &T) -> Result<()> {
+/// Writes one frame; returns its size in bytes.
+pub async fn write_frame<T: Serialize>(send: &mut quinn::SendStream, value: &T) -> Result<usize> {
     let frame = proto::encode(value)?;
-    send.write_all(&frame).await.map_err(|e| Error::unreachable(format!("write: {e}")))
+    send.write_all(&frame).await.map_err(|e| Error::unreachable(format!("write: {e}")))?;
+    Ok(frame.len())
 }
 
 /// Reads one frame; an oversized length is refused before its body is read.
 pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<T> {
+    read_frame_sized(recv).await.map(|(v, _)| v)
+}
+
+/// As `read_frame`, also returning the frame's size in bytes.
+pub async fn read_frame_sized<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<(T, usize)> {
     let mut header = [0u8; FRAME_HEADER];
     recv.read_exact(&mut header).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
     let len = proto::frame_len(header)?;
     let mut body = vec![0u8; len];
     recv.read_exact(&mut body).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
-    proto::decode(&body)
+    Ok((proto::decode(&body)?, FRAME_HEADER + len))
 }

@@ -4,6 +4,7 @@
 //! everything that queued up meanwhile. Recent entries stay decoded in memory because the leader
 //! reads them straight back to replicate them.
 
+use super::metrics::Metrics;
 use super::types::{from_cbor, io_err, to_cbor as enc, Entry, LogId, StorageError, TypeConfig, Vote};
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
@@ -53,7 +54,7 @@ fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
 }
 
 impl LogStore {
-    pub fn open(path: &Path) -> Result<Self, StorageError> {
+    pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<Self, StorageError> {
         let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Store, ErrorVerb::Read, e);
         let db = Arc::new(Database::create(path).map_err(|e| err(&e))?);
         let mut state = State::default();
@@ -80,7 +81,7 @@ impl LogStore {
         let writer_db = db.clone();
         std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || write_loop(writer_db, rx))
+            .spawn(move || write_loop(writer_db, rx, metrics))
             .map_err(|e| err(&e))?;
         Ok(LogStore {
             inner: Arc::new(Inner { db, cache: Mutex::new(BTreeMap::new()), state: Mutex::new(state), writer: tx }),
@@ -111,7 +112,7 @@ impl LogStore {
     }
 }
 
-fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>) {
+fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>, metrics: Arc<Metrics>) {
     let mut next = None;
     loop {
         let op = match next.take() {
@@ -138,6 +139,7 @@ fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>) {
                         }
                     }
                 }
+                let started = std::time::Instant::now();
                 let r = (|| -> Result<(), redb::Error> {
                     let tx = db.begin_write()?;
                     {
@@ -152,6 +154,7 @@ fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>) {
                     tx.commit()?;
                     Ok(())
                 })();
+                metrics.append(started.elapsed());
                 let err = r.err().map(|e| e.to_string());
                 for (_, callback) in batch {
                     callback.log_io_completed(match &err {

@@ -6,6 +6,7 @@
 #![allow(clippy::result_large_err)]
 
 mod log_store;
+mod metrics;
 mod network;
 mod proposer;
 mod repair;

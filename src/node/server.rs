@@ -3,6 +3,7 @@
 //! existing cluster when asked. Everything it spawns stops when `shutdown` fires.
 
 use super::log_store::LogStore;
+use super::metrics::Metrics;
 use super::network::{PeerReply, PeerRequest, Peers};
 use super::proposer::Proposer;
 use super::service::Service;
@@ -62,8 +63,9 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let addr = opts.advertise.clone().unwrap_or_else(|| opts.listen.to_string());
 
     let storage = |e: super::types::StorageError| Error::internal(format!("storage: {e}"));
-    let log = LogStore::open(&opts.data.join("log.redb")).map_err(storage)?;
-    let sm = StateMachine::open(&opts.data).map_err(storage)?;
+    let metrics = Arc::new(Metrics::default());
+    let log = LogStore::open(&opts.data.join("log.redb"), metrics.clone()).map_err(storage)?;
+    let sm = StateMachine::open(&opts.data, metrics.clone()).map_err(storage)?;
     let store = sm.store();
     let peers = Peers::new(endpoint.clone());
     let raft = Raft::new(opts.id, Arc::new(raft_config()?), peers.clone(), log.clone(), sm)
@@ -92,6 +94,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         started,
         recovery,
         join_lock: Default::default(),
+        metrics,
     });
     tracing::info!(
         node = %name, %addr, recovery_ms = recovery.as_millis() as u64,
@@ -181,11 +184,15 @@ async fn serve_stream(svc: Arc<Service>, is_raft: bool, mut send: quinn::SendStr
         };
         net::write_frame(&mut send, &reply).await
     } else {
-        let reply = match net::read_frame::<Envelope>(&mut recv).await {
-            Ok(env) => svc.handle(env, true).await,
-            Err(e) => Reply { node: svc.id, leader: None, result: Err(e) },
+        let started = std::time::Instant::now();
+        let (reply, bytes_in) = match net::read_frame_sized::<Envelope>(&mut recv).await {
+            Ok((env, n)) => (svc.handle(env, true).await, n),
+            Err(e) => (Reply { node: svc.id, leader: None, result: Err(e) }, 0),
         };
-        net::write_frame(&mut send, &reply).await
+        let written = net::write_frame(&mut send, &reply).await;
+        let bytes_out = *written.as_ref().unwrap_or(&0);
+        svc.metrics.request(started.elapsed(), reply.result.is_ok(), bytes_in, bytes_out);
+        written
     };
     if written.is_ok() {
         let _ = send.finish();

@@ -3,6 +3,7 @@
 //! (possibly stale) state. A follower forwards what needs the leader, once, over the peer link.
 
 use super::log_store::LogStore;
+use super::metrics::Metrics;
 use super::network::Peers;
 use super::proposer::{Proposed, Proposer};
 use super::state_machine::Store;
@@ -31,6 +32,7 @@ pub struct Service {
     pub recovery: Duration,
     /// Membership changes one at a time; concurrent joins would otherwise race.
     pub join_lock: tokio::sync::Mutex<()>,
+    pub metrics: Arc<Metrics>,
 }
 
 enum Outcome {
@@ -167,6 +169,7 @@ impl Service {
             Request::Merkle => {
                 Outcome::Done(self.store.merkle_leaves().map(|(leaves, keys)| Response::Merkle { leaves, keys }))
             }
+            Request::Metrics => Outcome::Done(Ok(Response::Metrics(self.metrics.snapshot()))),
             Request::LeafKeys { leaves } => Outcome::Done(self.store.leaf_keys(leaves).map(Response::Scan)),
             Request::Corrupt { key } => {
                 tracing::warn!(%key, "stored copy damaged on purpose");

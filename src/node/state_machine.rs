@@ -7,6 +7,7 @@
 //! fsync. After a crash the state machine reopens at its last durable point — or at a newer
 //! snapshot, which is reinstalled — and openraft re-applies the committed tail from the log.
 
+use super::metrics::Metrics;
 use super::snapshot::{SnapshotData, SnapshotStore};
 use super::types::{
     from_cbor, io_err, to_cbor as enc, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError,
@@ -33,6 +34,7 @@ pub struct Store {
     applied_index: AtomicU64,
     pub(super) keys: AtomicU64,
     since_durable: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Clone)]
@@ -75,7 +77,7 @@ fn get_meta<T: serde::de::DeserializeOwned + Default>(
 }
 
 impl StateMachine {
-    pub fn open(dir: &Path) -> Result<Self, StorageError> {
+    pub fn open(dir: &Path, metrics: Arc<Metrics>) -> Result<Self, StorageError> {
         let db = Database::create(dir.join("state.redb")).map_err(sm_err)?;
         let tx = db.begin_write().map_err(sm_err)?;
         tx.open_table(KV).map_err(sm_err)?;
@@ -87,6 +89,7 @@ impl StateMachine {
             applied_index: AtomicU64::new(0),
             keys: AtomicU64::new(0),
             since_durable: AtomicU64::new(0),
+            metrics,
         });
         let sm = StateMachine { store };
         // A snapshot newer than the durable state means we crashed after taking it; the log
@@ -230,6 +233,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let started = std::time::Instant::now();
         let mut tx = self.store.db.begin_write().map_err(sm_err)?;
         let mut results = Vec::new();
         let mut last = None;
@@ -274,6 +278,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             self.store.applied_index.store(l.index, Ordering::Relaxed);
         }
         self.store.keys.fetch_add(keys as u64, Ordering::Relaxed);
+        self.store.metrics.apply(started.elapsed());
         Ok(results)
     }
 

@@ -60,6 +60,23 @@ pub enum Request {
         set: Vec<KeyValue>,
         remove: Vec<String>,
     },
+    Metrics,
+}
+
+/// One node's counters since it started.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NodeMetrics {
+    pub requests: u64,
+    pub errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub request_p50_ms: f64,
+    pub request_p99_ms: f64,
+    /// Raft log appends, fsync included.
+    pub append_p50_ms: f64,
+    pub append_p99_ms: f64,
+    pub apply_p50_ms: f64,
+    pub apply_p99_ms: f64,
 }
 
 /// Network faults one node applies to what it sends to its peers.
@@ -133,6 +150,7 @@ pub enum Response {
         value: String,
     },
     Repaired,
+    Metrics(NodeMetrics),
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.

@@ -11,4 +11,4 @@ mod message;
 pub use command::{LogCommand, Op};
 pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
-pub use message::{Envelope, Faults, KeyValue, NodeStatus, Reply, Request, Response, Slow, Versioned};
+pub use message::{Envelope, Faults, KeyValue, NodeMetrics, NodeStatus, Reply, Request, Response, Slow, Versioned};

@@ -5,6 +5,7 @@ mod entropy;
 mod faults;
 mod keys;
 mod load;
+mod metrics;
 mod network;
 mod present;
 
@@ -20,6 +21,7 @@ pub fn all() -> &'static [Spec] {
             .chain(faults::specs())
             .chain(network::specs())
             .chain(entropy::specs())
+            .chain(metrics::specs())
             .chain(load::specs())
             .chain(present::specs())
             .collect()
