@@ -306,20 +306,31 @@ fn with_cluster(
         };
     let voters = local.as_ref().map_or(0, |l| l.cluster.size());
     let rt = runtime()?;
-    let style = if g.json || !std::io::stdout().is_terminal() { Style::Plain } else { Style::Terminal };
-    let client = {
-        let _enter = rt.enter();
-        Arc::new(Client::new(&file, g.timeout)?)
-    };
+    let client = client(&rt, &file, g)?;
     if ephemeral.is_some() || lock.is_some() {
         rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
     }
     drop(lock);
-    let ctx = Arc::new(Ctx { client, style, local });
+    let ctx = Arc::new(Ctx { client, style: style(g), local });
     let code = f(ctx, rt.handle().clone());
     rt.shutdown_timeout(Duration::from_millis(200));
     drop(ephemeral);
     code
+}
+
+/// Tables on a terminal; plain text when piped or with --json.
+fn style(g: &Global) -> Style {
+    if g.json || !std::io::stdout().is_terminal() {
+        Style::Plain
+    } else {
+        Style::Terminal
+    }
+}
+
+/// A client for `file`, bound to `rt` (its endpoint needs a runtime to exist in).
+fn client(rt: &tokio::runtime::Runtime, file: &ClusterFile, g: &Global) -> anyhow::Result<Arc<Client>> {
+    let _enter = rt.enter();
+    Ok(Arc::new(Client::new(file, g.timeout)?))
 }
 
 fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
@@ -333,10 +344,7 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
             };
             c.start_missing(false)?;
             let rt = runtime()?;
-            let client = {
-                let _enter = rt.enter();
-                Client::new(&c.file, g.timeout)?
-            };
+            let client = client(&rt, &c.file, g)?;
             let leader = rt.block_on(cluster::wait_ready(&client, c.size(), Duration::from_secs(30)))?;
             drop(lock);
             if !g.quiet {
@@ -378,12 +386,8 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
                 return Ok(0);
             }
             let rt = runtime()?;
-            let style = if g.json || !std::io::stdout().is_terminal() { Style::Plain } else { Style::Terminal };
-            let client = {
-                let _enter = rt.enter();
-                Arc::new(Client::new(&c.file, g.timeout)?)
-            };
-            let ctx = Ctx { client, style, local: Some(Local { cluster: c, tied_to_parent: false }) };
+            let client = client(&rt, &c.file, g)?;
+            let ctx = Ctx { client, style: style(g), local: Some(Local { cluster: c, tied_to_parent: false }) };
             Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
         }
     }

@@ -96,17 +96,6 @@ pub struct Slow {
     pub loss_pct: f64,
 }
 
-impl Request {
-    /// Requests a follower hands to the leader rather than answering itself.
-    pub fn needs_leader(&self) -> bool {
-        match self {
-            Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
-            Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } | Request::Join { .. } => true,
-            _ => false,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Versioned {
     pub value: String,

@@ -206,7 +206,3 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
-
-pub fn exists(p: &Path) -> bool {
-    p.exists()
-}

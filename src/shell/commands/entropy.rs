@@ -59,12 +59,9 @@ struct NodeView {
     tree: Option<(Vec<Hash>, u64)>,
     /// Differing leaves and, per leaf, the keys that differ.
     differing: Vec<(usize, Vec<String>)>,
-}
-
-struct Survey {
-    nodes: Vec<NodeView>,
-    /// A node holding the majority's tree.
-    reference: Option<NodeId>,
+    /// This node's and the majority's keys in the differing leaves, kept for `repair`.
+    mine: BTreeMap<String, KeyValue>,
+    theirs: BTreeMap<String, KeyValue>,
 }
 
 async fn leaf_keys(ctx: &Ctx, node: NodeId, leaves: &[usize]) -> Result<BTreeMap<String, KeyValue>> {
@@ -75,7 +72,8 @@ async fn leaf_keys(ctx: &Ctx, node: NodeId, leaves: &[usize]) -> Result<BTreeMap
     }
 }
 
-async fn survey(ctx: &Ctx) -> Result<Survey> {
+/// Every node's tree and, for nodes that depart from the majority's, what differs.
+async fn survey(ctx: &Ctx) -> Result<Vec<NodeView>> {
     let mut nodes = Vec::new();
     for id in ctx.client.node_ids() {
         let tree = match ctx.client.call(Target::Node(id), Request::Merkle).await {
@@ -85,7 +83,7 @@ async fn survey(ctx: &Ctx) -> Result<Survey> {
             },
             Err(_) => None,
         };
-        nodes.push(NodeView { id, tree, differing: vec![] });
+        nodes.push(NodeView { id, tree, differing: vec![], mine: BTreeMap::new(), theirs: BTreeMap::new() });
     }
     let mut votes: BTreeMap<Hash, Vec<NodeId>> = BTreeMap::new();
     for n in &nodes {
@@ -96,7 +94,7 @@ async fn survey(ctx: &Ctx) -> Result<Survey> {
     let majority = votes.values().find(|ids| ids.len() * 2 > nodes.len()).and_then(|ids| ids.first().copied());
     let Some(reference) = majority else {
         return if votes.len() <= 1 {
-            Ok(Survey { nodes, reference: None })
+            Ok(nodes)
         } else {
             Err(Error::no_quorum("no majority of nodes agrees on one Merkle root; nothing to repair from"))
         };
@@ -109,25 +107,26 @@ async fn survey(ctx: &Ctx) -> Result<Survey> {
         if diff.is_empty() {
             continue;
         }
-        let (mine, theirs) = (leaf_keys(ctx, n.id, &diff).await?, leaf_keys(ctx, reference, &diff).await?);
+        n.mine = leaf_keys(ctx, n.id, &diff).await?;
+        n.theirs = leaf_keys(ctx, reference, &diff).await?;
         for leaf in diff {
-            let all: BTreeSet<&String> = mine.keys().chain(theirs.keys()).collect();
+            let all: BTreeSet<&String> = n.mine.keys().chain(n.theirs.keys()).collect();
             let keys = all
                 .into_iter()
-                .filter(|k| crate::proto::merkle::leaf_of(k) == leaf && mine.get(*k) != theirs.get(*k))
+                .filter(|k| crate::proto::merkle::leaf_of(k) == leaf && n.mine.get(*k) != n.theirs.get(*k))
                 .cloned()
                 .collect();
             n.differing.push((leaf, keys));
         }
     }
-    Ok(Survey { nodes, reference: Some(reference) })
+    Ok(nodes)
 }
 
-fn report(cmd: &str, ctx: &Ctx, s: &Survey) -> Output {
-    let equal = s.nodes.iter().all(|n| n.tree.is_some() && n.differing.is_empty());
+fn report(cmd: &str, ctx: &Ctx, views: &[NodeView]) -> Output {
+    let equal = views.iter().all(|n| n.tree.is_some() && n.differing.is_empty());
     let mut rows = Vec::new();
     let mut nodes = Vec::new();
-    for n in &s.nodes {
+    for n in views {
         let differing: Vec<Value> =
             n.differing.iter().map(|(leaf, keys)| json!({"range": range_name(*leaf), "keys": keys})).collect();
         let shown = n
@@ -167,16 +166,12 @@ async fn verify(ctx: &Ctx) -> Result<Output> {
 async fn repair(ctx: &Ctx) -> Result<Output> {
     let before = survey(ctx).await?;
     let mut repaired = Vec::new();
-    if let Some(reference) = before.reference {
-        for n in before.nodes.iter().filter(|n| !n.differing.is_empty()) {
-            let leaves: Vec<usize> = n.differing.iter().map(|(l, _)| *l).collect();
-            let good = leaf_keys(ctx, reference, &leaves).await?;
-            let bad = leaf_keys(ctx, n.id, &leaves).await?;
-            let set: Vec<KeyValue> = good.values().filter(|kv| bad.get(&kv.key) != Some(kv)).cloned().collect();
-            let remove: Vec<String> = bad.keys().filter(|k| !good.contains_key(*k)).cloned().collect();
-            ctx.client.call(Target::Node(n.id), Request::Repair { set, remove }).await?;
-            repaired.push(node_name(n.id));
-        }
+    for n in before.iter().filter(|n| !n.differing.is_empty()) {
+        let (good, bad) = (&n.theirs, &n.mine);
+        let set: Vec<KeyValue> = good.values().filter(|kv| bad.get(&kv.key) != Some(*kv)).cloned().collect();
+        let remove: Vec<String> = bad.keys().filter(|k| !good.contains_key(*k)).cloned().collect();
+        ctx.client.call(Target::Node(n.id), Request::Repair { set, remove }).await?;
+        repaired.push(node_name(n.id));
     }
     let after = survey(ctx).await?;
     let mut out = report("repair", ctx, &after);
