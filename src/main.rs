@@ -94,6 +94,10 @@ enum Mode {
         /// Address other nodes and clients dial (default: --listen).
         #[arg(long)]
         advertise: Option<String>,
+        /// Run under a supervisor that listens here for crash/restart/pause/resume from admin
+        /// clients (for nodes on other machines; the local cluster manages its own processes).
+        #[arg(long)]
+        supervisor: Option<SocketAddr>,
     },
     /// Manage the local cluster.
     #[command(subcommand)]
@@ -182,14 +186,54 @@ fn init_tracing(cli: &Cli) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
+/// Runs a node or a supervisor until SIGTERM or Ctrl-C. One thread: a node's work per request
+/// is small and every hop between tasks on different threads costs a cross-CPU wakeup; fsyncs
+/// run on the log's own thread.
+fn until_signal<F, Fut>(serve: F) -> anyhow::Result<()>
+where
+    F: FnOnce(tokio::sync::watch::Receiver<bool>) -> Fut,
+    Fut: std::future::Future<Output = dsh::Result<()>>,
+{
+    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
+        let (tx, rx) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+            tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
+            let _ = tx.send(true);
+            Ok::<_, std::io::Error>(())
+        });
+        serve(rx).await
+    })?;
+    Ok(())
+}
+
+/// This process's own arguments without `--supervisor ADDR`: how the supervisor starts its node.
+fn unsupervised_args() -> Vec<std::ffi::OsString> {
+    let mut out = Vec::new();
+    let mut args = std::env::args_os().skip(1);
+    while let Some(a) = args.next() {
+        match a.to_str() {
+            Some("--supervisor") => drop(args.next()),
+            Some(s) if s.starts_with("--supervisor=") => {}
+            _ => out.push(a),
+        }
+    }
+    out
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.mode {
-        Some(Mode::Node { id, data, listen, join, bootstrap, certs, advertise }) => {
+        Some(Mode::Node { id, data, listen, join, bootstrap, certs, advertise, supervisor }) => {
             let id = parse_node(&id)?;
+            let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
+            if let Some(admin) = supervisor {
+                let opts = dsh::cluster::SupervisorOptions { id, listen: admin, certs, node_args: unsupervised_args() };
+                return until_signal(|rx| dsh::cluster::supervise(opts, rx)).map(|_| 0);
+            }
             let bootstrap = bootstrap
                 .iter()
                 .map(|m| {
@@ -199,21 +243,8 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     Ok((parse_node(n)?, a.to_string()))
                 })
                 .collect::<dsh::Result<Vec<_>>>()?;
-            let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
             let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, bootstrap, certs };
-            // One thread: a node's work per request is small and every hop between tasks on
-            // different threads costs a cross-CPU wakeup; fsyncs run on the log's own thread.
-            tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-                let (tx, rx) = tokio::sync::watch::channel(false);
-                tokio::spawn(async move {
-                    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                    tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-                    let _ = tx.send(true);
-                    Ok::<_, std::io::Error>(())
-                });
-                dsh::node::run(opts, rx).await
-            })?;
-            Ok(0)
+            until_signal(|rx| dsh::node::run(opts, rx)).map(|_| 0)
         }
         Some(Mode::Cert(cmd)) => cert(cmd),
         Some(Mode::Bench(BenchCmd::Failover { etcd, etcd_pids })) => {

@@ -7,6 +7,7 @@
 //! [[nodes]]
 //! id = "n1"
 //! addr = "10.0.0.1:7000"
+//! supervisor = "10.0.0.1:7100"   # optional: where `dsh node --supervisor` listens
 //! ```
 //! Relative paths are taken from the file's own directory.
 
@@ -28,6 +29,9 @@ pub struct ClusterFile {
 pub struct NodeEntry {
     pub id: String,
     pub addr: String,
+    /// The node's supervisor, which takes crash/restart/pause/resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supervisor: Option<String>,
 }
 
 impl NodeEntry {

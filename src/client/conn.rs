@@ -7,8 +7,8 @@
 
 use super::ClusterFile;
 use crate::error::{Error, ErrorKind, Result};
-use crate::net::{Endpoint, Peer, TlsFiles, ALPN_CLIENT};
-use crate::proto::{node_name, Envelope, NodeId, NodeStatus, Reply, Request, Response};
+use crate::net::{Endpoint, Peer, TlsFiles, ALPN_ADMIN, ALPN_CLIENT};
+use crate::proto::{node_name, Envelope, NodeId, NodeStatus, ProcessAction, ProcessInfo, Reply, Request, Response};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -38,6 +38,8 @@ pub struct Served<T> {
 
 pub struct Client {
     nodes: Vec<(NodeId, Arc<Peer>)>,
+    /// Supervisors of nodes that run under one (nodes on other machines).
+    supervisors: Vec<(NodeId, Arc<Peer>)>,
     /// 0 when unknown.
     leader_hint: AtomicU64,
     suspects: Mutex<HashMap<NodeId, Instant>>,
@@ -61,7 +63,13 @@ impl Client {
             .iter()
             .map(|n| Ok((n.node_id()?, Arc::new(Peer::new(endpoint.clone(), n.addr.clone(), ALPN_CLIENT)))))
             .collect::<Result<_>>()?;
-        Ok(Client { nodes, leader_hint: AtomicU64::new(0), suspects: Mutex::default(), timeout, endpoint })
+        let supervisors = cluster
+            .nodes
+            .iter()
+            .filter_map(|n| Some((n.node_id().ok()?, n.supervisor.clone()?)))
+            .map(|(id, addr)| (id, Arc::new(Peer::new(endpoint.clone(), addr, ALPN_ADMIN))))
+            .collect();
+        Ok(Client { nodes, supervisors, leader_hint: AtomicU64::new(0), suspects: Mutex::default(), timeout, endpoint })
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
@@ -176,6 +184,29 @@ impl Client {
                 peer.reset().await;
                 Err(e)
             }
+        }
+    }
+
+    pub fn has_supervisor(&self, id: NodeId) -> bool {
+        self.supervisors.iter().any(|(n, _)| *n == id)
+    }
+
+    /// Asks a node's supervisor to act on the node process.
+    pub async fn supervise(&self, id: NodeId, action: ProcessAction) -> Result<ProcessInfo> {
+        let peer = self.supervisors.iter().find(|(n, _)| *n == id).map(|(_, p)| p).ok_or_else(|| {
+            Error::usage(format!("{} has no supervisor in the cluster file (`supervisor = ADDR`)", node_name(id)))
+        })?;
+        let env = Envelope { timeout_ms: 5000, request: Request::Process(action) };
+        let reply = match tokio::time::timeout(Duration::from_secs(5), peer.call::<_, Reply>(&env)).await {
+            Ok(r) => r,
+            Err(_) => Err(Error::timeout(format!("the supervisor of {} did not answer", node_name(id)))),
+        };
+        if reply.is_err() {
+            peer.reset().await;
+        }
+        match reply?.result? {
+            Response::Process(info) => Ok(info),
+            other => Err(Error::internal(format!("unexpected reply {other:?}"))),
         }
     }
 

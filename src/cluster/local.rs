@@ -6,7 +6,7 @@ use super::process::{self, NodeProcess};
 use crate::client::{Client, ClusterFile, NodeEntry};
 use crate::error::{Context, Error, Result};
 use crate::net::{self, Identity};
-use crate::proto::NodeId;
+use crate::proto::{NodeId, ProcessAction, ProcessInfo};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -99,7 +99,7 @@ impl LocalCluster {
             ca: client.ca,
             cert: client.cert,
             key: client.key,
-            nodes: nodes.iter().map(|n| NodeEntry { id: n.id.clone(), addr: n.addr.clone() }).collect(),
+            nodes: nodes.iter().map(|n| NodeEntry { id: n.id.clone(), addr: n.addr.clone(), supervisor: None }).collect(),
         };
         file.save(&home.join("cluster.toml"))?;
         let lf = LocalFile { nodes };
@@ -124,6 +124,22 @@ impl LocalCluster {
             None => ProcessState::Down,
             Some(pid) if process::is_stopped(pid) => ProcessState::Paused(pid),
             Some(pid) => ProcessState::Running(pid),
+        })
+    }
+
+    /// Acts on a node process as its supervisor would (see `supervisor`).
+    pub fn act(&self, id: &str, action: ProcessAction, tied_to_parent: bool) -> Result<ProcessInfo> {
+        match action {
+            ProcessAction::Crash => drop(self.signal(id, libc::SIGKILL)?),
+            ProcessAction::Pause => drop(self.signal(id, libc::SIGSTOP)?),
+            ProcessAction::Resume => drop(self.signal(id, libc::SIGCONT)?),
+            ProcessAction::Restart => drop(self.start_node(id, tied_to_parent)?),
+            ProcessAction::State => {}
+        }
+        Ok(match self.state(id)? {
+            ProcessState::Down => ProcessInfo { state: "down".into(), pid: None },
+            ProcessState::Paused(pid) => ProcessInfo { state: "paused".into(), pid: Some(pid) },
+            ProcessState::Running(pid) => ProcessInfo { state: "up".into(), pid: Some(pid) },
         })
     }
 

@@ -16,6 +16,8 @@ use std::time::Duration;
 pub const ALPN_RAFT: &[u8] = b"dsh-raft/1";
 /// Clients: shells, scripts, load generators.
 pub const ALPN_CLIENT: &[u8] = b"dsh-client/1";
+/// A node's supervisor: crash, restart, pause and resume the node process.
+pub const ALPN_ADMIN: &[u8] = b"dsh-admin/1";
 
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
@@ -37,12 +39,18 @@ pub struct Endpoint {
     inner: quinn::Endpoint,
     raft: quinn::ClientConfig,
     client: quinn::ClientConfig,
+    admin: quinn::ClientConfig,
 }
 
 impl Endpoint {
-    /// An endpoint that accepts both ALPNs on `addr` and can dial other nodes.
+    /// A node's endpoint: accepts peers and clients on `addr` and can dial other nodes.
     pub fn server(addr: SocketAddr, tls: &TlsFiles) -> Result<Self> {
-        let crypto = QuicServerConfig::try_from(tls.server_config(&[ALPN_RAFT, ALPN_CLIENT])?)
+        Self::serving(addr, tls, &[ALPN_RAFT, ALPN_CLIENT])
+    }
+
+    /// An endpoint accepting these ALPNs on `addr`.
+    pub fn serving(addr: SocketAddr, tls: &TlsFiles, alpns: &[&[u8]]) -> Result<Self> {
+        let crypto = QuicServerConfig::try_from(tls.server_config(alpns)?)
             .map_err(|e| Error::internal(format!("QUIC server config: {e}")))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server.transport_config(transport());
@@ -66,7 +74,7 @@ impl Endpoint {
             c.transport_config(transport());
             Ok(c)
         };
-        Ok(Endpoint { raft: config(ALPN_RAFT)?, client: config(ALPN_CLIENT)?, inner })
+        Ok(Endpoint { raft: config(ALPN_RAFT)?, client: config(ALPN_CLIENT)?, admin: config(ALPN_ADMIN)?, inner })
     }
 
     pub fn local_addr(&self) -> Result<SocketAddr> {
@@ -82,7 +90,11 @@ impl Endpoint {
     }
 
     async fn connect(&self, addr: SocketAddr, server_name: &str, alpn: &[u8]) -> Result<quinn::Connection> {
-        let config = if alpn == ALPN_RAFT { &self.raft } else { &self.client };
+        let config = match alpn {
+            ALPN_RAFT => &self.raft,
+            ALPN_ADMIN => &self.admin,
+            _ => &self.client,
+        };
         let connecting = self
             .inner
             .connect_with(config.clone(), addr, server_name)

@@ -1,11 +1,13 @@
 //! Per-node counters and latency histograms for `metrics`: client requests, bytes in and out,
-//! and how long Raft log appends (with fsync) and state-machine applies take.
+//! how long Raft log appends (with fsync) and state-machine applies take, and the round trips
+//! of replication to each peer.
 
-use crate::proto::NodeMetrics;
+use crate::proto::{NodeId, NodeMetrics, PeerMetrics};
+use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub struct Metrics {
     requests: AtomicU64,
@@ -15,10 +17,34 @@ pub struct Metrics {
     request: Mutex<Histogram<u64>>,
     append: Mutex<Histogram<u64>>,
     apply: Mutex<Histogram<u64>>,
+    peers: Mutex<BTreeMap<NodeId, PeerStats>>,
+}
+
+/// Replication round trips to one peer over the last `WINDOW` to `2 × WINDOW`, so a link that
+/// just turned slow shows in the percentiles at once, not after hours of history.
+struct PeerStats {
+    rtt: Histogram<u64>,
+    previous: Histogram<u64>,
+    since: Instant,
+    timeouts: u64,
+}
+
+const WINDOW: Duration = Duration::from_secs(5);
+
+impl PeerStats {
+    fn recent(&self) -> Histogram<u64> {
+        let mut h = self.previous.clone();
+        let _ = h.add(&self.rtt);
+        h
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds")
 }
 
 fn histogram() -> Mutex<Histogram<u64>> {
-    Mutex::new(Histogram::new_with_bounds(1, 60_000_000, 2).expect("valid histogram bounds"))
+    Mutex::new(new_histogram())
 }
 
 fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
@@ -26,7 +52,10 @@ fn record(h: &Mutex<Histogram<u64>>, d: Duration) {
 }
 
 fn ms(h: &Mutex<Histogram<u64>>, q: f64) -> f64 {
-    let h = h.lock().unwrap();
+    quantile_ms(&h.lock().unwrap(), q)
+}
+
+fn quantile_ms(h: &Histogram<u64>, q: f64) -> f64 {
     if h.is_empty() {
         0.0
     } else {
@@ -44,6 +73,7 @@ impl Default for Metrics {
             request: histogram(),
             append: histogram(),
             apply: histogram(),
+            peers: Mutex::default(),
         }
     }
 }
@@ -67,7 +97,41 @@ impl Metrics {
         record(&self.apply, took);
     }
 
-    pub fn snapshot(&self) -> NodeMetrics {
+    /// One AppendEntries round trip to `peer`; `None` when it got no answer in time.
+    pub fn replication(&self, peer: NodeId, took: Option<Duration>) {
+        let mut peers = self.peers.lock().unwrap();
+        let p = peers.entry(peer).or_insert_with(|| PeerStats {
+            rtt: new_histogram(),
+            previous: new_histogram(),
+            since: Instant::now(),
+            timeouts: 0,
+        });
+        if p.since.elapsed() >= WINDOW {
+            p.previous = std::mem::replace(&mut p.rtt, new_histogram());
+            p.since = Instant::now();
+        }
+        match took {
+            Some(d) => p.rtt.saturating_record(d.as_micros().max(1) as u64),
+            None => p.timeouts += 1,
+        }
+    }
+
+    /// `lag` gives, per peer, the entries it has not acknowledged (known on the leader only).
+    pub fn snapshot(&self, lag: &BTreeMap<NodeId, u64>) -> NodeMetrics {
+        let peers = self
+            .peers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(&id, p)| (id, p.recent(), p.timeouts))
+            .map(|(id, rtt, timeouts)| PeerMetrics {
+                id,
+                rtt_p50_ms: quantile_ms(&rtt, 0.5),
+                rtt_p99_ms: quantile_ms(&rtt, 0.99),
+                timeouts,
+                lag: lag.get(&id).copied().unwrap_or(0),
+            })
+            .collect();
         NodeMetrics {
             requests: self.requests.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
@@ -79,6 +143,7 @@ impl Metrics {
             append_p99_ms: ms(&self.append, 0.99),
             apply_p50_ms: ms(&self.apply, 0.5),
             apply_p99_ms: ms(&self.apply, 0.99),
+            peers,
         }
     }
 }

@@ -2,6 +2,8 @@
 //! The same peer connection also carries requests a follower forwards to the leader, so a
 //! partition cuts forwarding exactly as it cuts replication.
 
+use super::events::Events;
+use super::metrics::Metrics;
 use super::types::TypeConfig;
 use crate::error::{Error, ErrorKind};
 use crate::net::{Endpoint, FaultFilter, Peer, Verdict, ALPN_RAFT};
@@ -16,7 +18,7 @@ use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[derive(Serialize, Deserialize)]
 pub enum PeerRequest {
@@ -25,6 +27,18 @@ pub enum PeerRequest {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A client request a follower hands to the leader.
     Forward(Envelope),
+}
+
+impl PeerRequest {
+    /// The node that sent a Raft RPC (forwarded client requests do not say).
+    pub fn sender(&self) -> Option<NodeId> {
+        match self {
+            PeerRequest::Append(r) => r.vote.leader_id().voted_for(),
+            PeerRequest::Vote(r) => r.vote.leader_id().voted_for(),
+            PeerRequest::Snapshot(r) => r.vote.leader_id().voted_for(),
+            PeerRequest::Forward(_) => None,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -43,11 +57,13 @@ pub struct Peers {
     endpoint: Endpoint,
     by_addr: Arc<Mutex<HashMap<String, Arc<Peer>>>>,
     pub faults: Arc<FaultFilter>,
+    metrics: Arc<Metrics>,
+    events: Arc<Events>,
 }
 
 impl Peers {
-    pub fn new(endpoint: Endpoint) -> Self {
-        Peers { endpoint, by_addr: Arc::default(), faults: Arc::default() }
+    pub fn new(endpoint: Endpoint, metrics: Arc<Metrics>, events: Arc<Events>) -> Self {
+        Peers { endpoint, by_addr: Arc::default(), faults: Arc::default(), metrics, events }
     }
 
     pub fn get(&self, addr: &str) -> Arc<Peer> {
@@ -82,7 +98,13 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
     type Network = PeerLink;
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> PeerLink {
-        PeerLink { target, peer: self.get(&node.addr), faults: self.faults.clone() }
+        PeerLink {
+            target,
+            peer: self.get(&node.addr),
+            faults: self.faults.clone(),
+            metrics: self.metrics.clone(),
+            events: self.events.clone(),
+        }
     }
 }
 
@@ -90,11 +112,13 @@ pub struct PeerLink {
     target: NodeId,
     peer: Arc<Peer>,
     faults: Arc<FaultFilter>,
+    metrics: Arc<Metrics>,
+    events: Arc<Events>,
 }
 
 /// Holds a message back as the fault filter says; a dropped one never gets an answer, so the
 /// caller waits out its own timeout exactly as with a real lost packet.
-async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Duration) -> crate::error::Result<()> {
+pub(super) async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Duration) -> crate::error::Result<()> {
     match faults.judge(peer) {
         Verdict::Send => Ok(()),
         Verdict::Delay(d) => {
@@ -130,6 +154,21 @@ impl PeerLink {
     }
 }
 
+/// Records one replication round trip when dropped, also when openraft gives up on the call
+/// (drops its future at the timeout): that is exactly the case a slow link produces.
+struct RoundTrip<'a> {
+    metrics: &'a Metrics,
+    peer: NodeId,
+    started: Instant,
+    ok: bool,
+}
+
+impl Drop for RoundTrip<'_> {
+    fn drop(&mut self) {
+        self.metrics.replication(self.peer, self.ok.then(|| self.started.elapsed()));
+    }
+}
+
 fn mismatch<E: std::error::Error>() -> RpcErr<E> {
     RPCError::Network(NetworkError::new(&Error::internal("peer answered with the wrong reply kind")))
 }
@@ -140,7 +179,11 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        match self.send(PeerRequest::Append(rpc), &option).await? {
+        let mut rtt = RoundTrip { metrics: &self.metrics, peer: self.target, started: Instant::now(), ok: false };
+        let sent = self.send(PeerRequest::Append(rpc), &option).await;
+        rtt.ok = sent.is_ok();
+        drop(rtt);
+        match sent? {
             PeerReply::Append(r) => r.map_err(|e| self.remote(e)),
             _ => Err(mismatch()),
         }
@@ -151,6 +194,10 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         rpc: InstallSnapshotRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
+        if rpc.offset == 0 {
+            let name = crate::proto::node_name(self.target);
+            self.events.push("snapshot", format!("sending the snapshot at index {} to {name}", rpc.meta.last_log_id.map_or(0, |l| l.index)));
+        }
         match self.send(PeerRequest::Snapshot(rpc), &option).await? {
             PeerReply::Snapshot(r) => r.map_err(|e| self.remote(e)),
             _ => Err(mismatch()),

@@ -2,9 +2,10 @@
 //! connections and dispatches each stream by ALPN (peer RPCs or client requests), and joins an
 //! existing cluster when asked. Everything it spawns stops when `shutdown` fires.
 
+use super::events::{self, Events};
 use super::log_store::LogStore;
 use super::metrics::Metrics;
-use super::network::{PeerReply, PeerRequest, Peers};
+use super::network::{apply_faults, PeerReply, PeerRequest, Peers};
 use super::proposer::Proposer;
 use super::service::Service;
 use super::state_machine::StateMachine;
@@ -67,7 +68,9 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let log = LogStore::open(&opts.data.join("log.redb"), metrics.clone()).map_err(storage)?;
     let sm = StateMachine::open(&opts.data, metrics.clone()).map_err(storage)?;
     let store = sm.store();
-    let peers = Peers::new(endpoint.clone());
+    let applied_at_open = store.applied_index();
+    let events = Arc::new(Events::new(opts.id));
+    let peers = Peers::new(endpoint.clone(), metrics.clone(), events.clone());
     let raft = Raft::new(opts.id, Arc::new(raft_config()?), peers.clone(), log.clone(), sm)
         .await
         .map_err(|e| Error::internal(format!("start raft: {e}")))?;
@@ -82,6 +85,16 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         raft.initialize(members).await.map_err(|e| Error::internal(format!("initialize: {e}")))?;
     }
     let recovery = started.elapsed();
+    events.push(
+        "recovery",
+        format!(
+            "recovered in {} ms: {} entries applied from the log, {} keys",
+            recovery.as_millis(),
+            store.applied_index().saturating_sub(applied_at_open),
+            store.keys()
+        ),
+    );
+    let watcher = tokio::spawn(events::watch_raft(raft.clone(), events.clone(), shutdown.clone()));
     let svc = Arc::new(Service {
         id: opts.id,
         addr: addr.clone(),
@@ -95,6 +108,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         recovery,
         join_lock: Default::default(),
         metrics,
+        events,
     });
     tracing::info!(
         node = %name, %addr, recovery_ms = recovery.as_millis() as u64,
@@ -119,6 +133,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     if let Some(j) = joiner {
         j.abort();
     }
+    let _ = watcher.await;
     raft.shutdown().await.map_err(|e| Error::internal(format!("raft shutdown: {e}")))?;
     endpoint.close();
     Ok(())
@@ -179,7 +194,17 @@ async fn serve_connection(svc: Arc<Service>, incoming: quinn::Incoming, mut shut
 async fn serve_stream(svc: Arc<Service>, is_raft: bool, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
     let written = if is_raft {
         let reply = match net::read_frame::<PeerRequest>(&mut recv).await {
-            Ok(req) => peer_rpc(&svc, req).await,
+            Ok(req) => {
+                let sender = req.sender();
+                let reply = peer_rpc(&svc, req).await;
+                // A slow or cut node is slow both ways: its answers are held back too.
+                if let Some(to) = sender {
+                    if apply_faults(&svc.peers.faults, to, Duration::from_secs(5)).await.is_err() {
+                        return;
+                    }
+                }
+                reply
+            }
             Err(e) => PeerReply::Refused(e),
         };
         net::write_frame(&mut send, &reply).await

@@ -2,6 +2,7 @@
 //! linearizable through openraft's read index unless the caller asked for this node's own
 //! (possibly stale) state. A follower forwards what needs the leader, once, over the peer link.
 
+use super::events::Events;
 use super::log_store::LogStore;
 use super::metrics::Metrics;
 use super::network::Peers;
@@ -33,6 +34,7 @@ pub struct Service {
     /// Membership changes one at a time; concurrent joins would otherwise race.
     pub join_lock: tokio::sync::Mutex<()>,
     pub metrics: Arc<Metrics>,
+    pub events: Arc<Events>,
 }
 
 enum Outcome {
@@ -161,25 +163,56 @@ impl Service {
             Request::Ping => Outcome::Done(Ok(Response::Pong)),
             Request::Join { id, addr } => self.join(*id, addr).await,
             Request::SetFaults(f) => {
+                if self.peers.faults.get() != *f {
+                    self.events.push("fault", describe_faults(f));
+                }
                 self.peers.faults.set(f.clone());
-                tracing::info!(faults = ?f, "network faults set");
                 Outcome::Done(Ok(Response::Faults(f.clone())))
             }
             Request::GetFaults => Outcome::Done(Ok(Response::Faults(self.peers.faults.get()))),
             Request::Merkle => {
                 Outcome::Done(self.store.merkle_leaves().map(|(leaves, keys)| Response::Merkle { leaves, keys }))
             }
-            Request::Metrics => Outcome::Done(Ok(Response::Metrics(self.metrics.snapshot()))),
+            Request::Metrics => Outcome::Done(Ok(Response::Metrics(self.metrics.snapshot(&self.replication_lag())))),
             Request::LeafKeys { leaves } => Outcome::Done(self.store.leaf_keys(leaves).map(Response::Scan)),
             Request::Corrupt { key } => {
-                tracing::warn!(%key, "stored copy damaged on purpose");
-                Outcome::Done(self.store.corrupt(key).map(|value| Response::Damaged { value }))
+                let r = self.store.corrupt(key);
+                if r.is_ok() {
+                    self.events.push("damage", format!("stored copy of {key} damaged behind Raft's back"));
+                }
+                Outcome::Done(r.map(|value| Response::Damaged { value }))
             }
             Request::Repair { set, remove } => {
-                tracing::info!(set = set.len(), remove = remove.len(), "stored copy repaired");
-                Outcome::Done(self.store.overwrite(set, remove).map(|_| Response::Repaired))
+                let r = self.store.overwrite(set, remove);
+                if r.is_ok() {
+                    let n = set.len() + remove.len();
+                    self.events.push("repaired", format!("{n} keys repaired from the majority's copy"));
+                }
+                Outcome::Done(r.map(|_| Response::Repaired))
             }
+            Request::Events { after, wait_ms } => {
+                let events = self.events.after(*after, Duration::from_millis(*wait_ms as u64)).await;
+                Outcome::Done(Ok(Response::Events { boot_ms: self.events.boot_ms, events }))
+            }
+            Request::Record { kind, text } => {
+                self.events.push(kind, text.clone());
+                Outcome::Done(Ok(Response::Recorded))
+            }
+            Request::Process(_) => Outcome::Done(Err(Error::usage(
+                "crash, restart, pause and resume go to the node's supervisor, not to the node",
+            ))),
         }
+    }
+
+    /// On the leader: how many entries each peer has not acknowledged yet.
+    fn replication_lag(&self) -> std::collections::BTreeMap<NodeId, u64> {
+        let m = self.raft.metrics().borrow().clone();
+        let last = m.last_log_index.unwrap_or(0);
+        m.replication
+            .iter()
+            .flatten()
+            .map(|(&id, matched)| (id, last.saturating_sub(matched.map_or(0, |l| l.index))))
+            .collect()
     }
 
     async fn write(&self, op: Op) -> Outcome {
@@ -286,6 +319,23 @@ fn needs_quorum(req: &Request) -> bool {
         Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
         Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } => true,
         _ => false,
+    }
+}
+
+fn describe_faults(f: &crate::proto::Faults) -> String {
+    let names = |ids: &[NodeId]| ids.iter().map(|&i| crate::proto::node_name(i)).collect::<Vec<_>>().join(",");
+    let mut parts = Vec::new();
+    if !f.cut.is_empty() {
+        parts.push(format!("cut off from {}", names(&f.cut)));
+    }
+    for s in &f.slow {
+        let to = s.to.map_or("every peer".to_string(), crate::proto::node_name);
+        parts.push(format!("link to {to}: +{} ms ±{} ms, {}% loss", s.delay_ms, s.jitter_ms, s.loss_pct));
+    }
+    if parts.is_empty() {
+        "network healed: no fault left".into()
+    } else {
+        parts.join("; ")
     }
 }
 

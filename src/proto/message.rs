@@ -61,6 +61,55 @@ pub enum Request {
         remove: Vec<String>,
     },
     Metrics,
+    /// Events this node recorded after `after` (its own sequence numbers); waits up to
+    /// `wait_ms` for one to happen when there are none yet (a long poll).
+    Events {
+        after: u64,
+        wait_ms: u32,
+    },
+    /// Adds an event to this node's record: something an observer found out about it, such as
+    /// `verify` finding its copy different from the majority's.
+    Record {
+        kind: String,
+        text: String,
+    },
+    /// For a node's supervisor (ALPN `dsh-admin`): act on the node process.
+    Process(ProcessAction),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ProcessAction {
+    /// SIGKILL.
+    Crash,
+    /// Start again on the same data.
+    Restart,
+    /// SIGSTOP.
+    Pause,
+    /// SIGCONT.
+    Resume,
+    /// Only report.
+    State,
+}
+
+/// A node process as its supervisor sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// `up`, `down` or `paused`.
+    pub state: String,
+    pub pid: Option<u32>,
+}
+
+/// Something that happened on a node, as `events` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// Per node and per process run; starts again at 1 when the node restarts.
+    pub seq: u64,
+    /// Wall clock on the node, ms since the Unix epoch.
+    pub at_ms: u64,
+    pub node: NodeId,
+    /// A short fixed word: `election`, `leader`, `snapshot`, `caught-up`, `recovery`, `fault`, …
+    pub kind: String,
+    pub text: String,
 }
 
 /// One node's counters since it started.
@@ -77,6 +126,20 @@ pub struct NodeMetrics {
     pub append_p99_ms: f64,
     pub apply_p50_ms: f64,
     pub apply_p99_ms: f64,
+    /// On the leader: replication round trips to each peer.
+    pub peers: Vec<PeerMetrics>,
+}
+
+/// How replication to one peer is going, seen from the node that sends to it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct PeerMetrics {
+    pub id: NodeId,
+    pub rtt_p50_ms: f64,
+    pub rtt_p99_ms: f64,
+    /// AppendEntries that got no answer in time (a slow or cut link, a dead peer).
+    pub timeouts: u64,
+    /// Entries the leader has that the peer has not acknowledged.
+    pub lag: u64,
 }
 
 /// Network faults one node applies to what it sends to its peers.
@@ -140,6 +203,13 @@ pub enum Response {
     },
     Repaired,
     Metrics(NodeMetrics),
+    /// `boot_ms` identifies the node's process run, so a watcher notices a restart.
+    Events {
+        boot_ms: u64,
+        events: Vec<Event>,
+    },
+    Recorded,
+    Process(ProcessInfo),
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.

@@ -11,4 +11,7 @@ mod message;
 pub use command::{LogCommand, Op};
 pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
-pub use message::{Envelope, Faults, KeyValue, NodeMetrics, NodeStatus, Reply, Request, Response, Slow, Versioned};
+pub use message::{
+    Envelope, Event, Faults, KeyValue, NodeMetrics, NodeStatus, PeerMetrics, ProcessAction, ProcessInfo, Reply, Request,
+    Response, Slow, Versioned,
+};

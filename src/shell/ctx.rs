@@ -1,8 +1,11 @@
-//! What a command runs against: the cluster client and how output is shown.
+//! What a command runs against: the cluster client, the node processes it may act on, and how
+//! output is shown.
 
 use super::output::Style;
 use crate::client::Client;
 use crate::cluster::LocalCluster;
+use crate::error::Result;
+use crate::proto::{node_name, NodeId, ProcessAction, ProcessInfo};
 use std::sync::Arc;
 
 pub struct Ctx {
@@ -17,4 +20,24 @@ pub struct Local {
     pub cluster: LocalCluster,
     /// Ephemeral nodes die with this process; restarted ones must too.
     pub tied_to_parent: bool,
+}
+
+impl Ctx {
+    /// Acts on a node process: directly when this machine runs the local cluster, otherwise
+    /// through the node's supervisor.
+    pub async fn process(&self, id: NodeId, action: ProcessAction) -> Result<ProcessInfo> {
+        match &self.local {
+            Some(l) => l.cluster.act(&node_name(id), action, l.tied_to_parent),
+            None => self.client.supervise(id, action).await,
+        }
+    }
+
+    /// The process state of a node, when someone here can tell (the local cluster or the
+    /// node's supervisor); `None` otherwise.
+    pub async fn process_state(&self, id: NodeId) -> Option<ProcessInfo> {
+        if self.local.is_none() && !self.client.has_supervisor(id) {
+            return None;
+        }
+        self.process(id, ProcessAction::State).await.ok()
+    }
 }

@@ -1,6 +1,5 @@
 //! Looking at the cluster: status, leader, wait.
 
-use crate::cluster::ProcessState;
 use crate::error::{Error, Result};
 use crate::proto::{node_name, NodeStatus};
 use crate::shell::output::{human_bytes, human_ms, table, Output};
@@ -44,13 +43,12 @@ pub fn specs() -> Vec<Spec> {
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
 
-/// `up`, `down` or `paused`: from the process when this machine runs it, else from whether
-/// the node answered.
-fn state(ctx: &Ctx, id: u64, answered: bool) -> &'static str {
-    let local = ctx.local.as_ref().and_then(|l| l.cluster.state(&node_name(id)).ok());
-    match local {
-        Some(ProcessState::Paused(_)) => "paused",
-        Some(ProcessState::Down) => "down",
+/// `up`, `down` or `paused`: from the process when this machine or a supervisor can tell, else
+/// from whether the node answered.
+async fn state(ctx: &Ctx, id: u64, answered: bool) -> &'static str {
+    match ctx.process_state(id).await.map(|p| p.state) {
+        Some(s) if s == "paused" => "paused",
+        Some(s) if s == "down" => "down",
         _ if answered => "up",
         _ => "down",
     }
@@ -75,15 +73,15 @@ fn is_local(addr: &str) -> bool {
 
 async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
     let all = ctx.client.status_all(STATUS_TIMEOUT).await;
+    let states = futures::future::join_all(all.iter().map(|(id, r)| state(ctx, *id, r.is_ok()))).await;
     if all.iter().all(|(_, r)| r.as_ref().is_err_and(|e| e.kind == crate::error::ErrorKind::Unreachable)) {
         return Err(Error::unreachable("no node of the cluster answered"));
     }
     let mut nodes = Vec::new();
     let mut rows = Vec::new();
-    for (id, r) in &all {
+    for ((id, r), st) in all.iter().zip(states) {
         let addr = ctx.client.addr_of(*id).unwrap_or("?");
         let s = r.as_ref().ok();
-        let st = state(ctx, *id, s.is_some());
         nodes.push(row_json(*id, addr, st, s));
         rows.push(match s {
             Some(s) => vec![
