@@ -342,7 +342,7 @@ fn with_cluster(
         rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
     }
     drop(lock);
-    let ctx = Arc::new(Ctx { client, style: style(g), local });
+    let ctx = Arc::new(Ctx { client, style: style(g), local, live: !g.json && !g.quiet });
     let code = f(ctx, rt.handle().clone());
     rt.shutdown_timeout(Duration::from_millis(200));
     drop(ephemeral);
@@ -418,7 +418,8 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
             }
             let rt = runtime()?;
             let client = client(&rt, &c.file, g)?;
-            let ctx = Ctx { client, style: style(g), local: Some(Local { cluster: c, tied_to_parent: false }) };
+            let ctx =
+                Ctx { client, style: style(g), local: Some(Local { cluster: c, tied_to_parent: false }), live: false };
             Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
         }
     }

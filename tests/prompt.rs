@@ -86,3 +86,38 @@ fn a_person_at_the_prompt() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+#[test]
+fn live_events_print_above_a_half_typed_line() {
+    let mut c = TestCluster::start(3, 21220);
+    let leader = runtime().block_on(async { wait_leader(&c.client(), 3).await });
+    let home = tempfile::tempdir().unwrap();
+    let mut p = session(&c, home.path());
+    p.send_line("events on").unwrap();
+    p.exp_string("events on:").unwrap();
+    ready(&mut p);
+
+    // Half a command typed, then the leader dies under it.
+    p.send("put typed-while").unwrap();
+    p.flush().unwrap();
+    // Echoed as typed, one redraw per key.
+    p.exp_string("yped-while").unwrap();
+    c.kill(leader.id);
+    p.exp_string(&format!("n{}  down", leader.id)).unwrap();
+    p.exp_string("won the election").unwrap();
+    // The line editor redraws the prompt and the half-typed line below what it printed.
+    p.exp_string("put typed-while").unwrap();
+
+    // Finishing the line runs exactly what was typed before and after the interruption.
+    p.send_line(" intact").unwrap();
+    p.exp_string("OK revision=").unwrap();
+    p.send_line("get typed-while").unwrap();
+    p.exp_string("intact").unwrap();
+    p.exp_string("2/3> ").unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    p.send_line("events off").unwrap();
+    p.exp_string("2/3> ").unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}

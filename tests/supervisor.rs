@@ -44,7 +44,8 @@ fn start(base: u16) -> Supervised {
     dsh_ok(&["cert", "issue", certs_s, "--client", "admin"]);
     let addr = |i: u16| format!("127.0.0.1:{}", base + i);
     let sup = |i: u16| format!("127.0.0.1:{}", base + SUPERVISOR_OFFSET + i);
-    let mut toml = format!("ca = \"{certs_s}/ca.pem\"\ncert = \"{certs_s}/admin.pem\"\nkey = \"{certs_s}/admin.key\"\n");
+    let mut toml =
+        format!("ca = \"{certs_s}/ca.pem\"\ncert = \"{certs_s}/admin.pem\"\nkey = \"{certs_s}/admin.key\"\n");
     for i in 1..=3 {
         dsh_ok(&["cert", "issue", certs_s, "--node", &format!("n{i}"), "--host", "127.0.0.1"]);
         toml += &format!("[[nodes]]\nid = \"n{i}\"\naddr = \"{}\"\nsupervisor = \"{}\"\n", addr(i), sup(i));
@@ -120,10 +121,9 @@ fn a_supervisor_refuses_a_client_of_another_ca() {
     let certs = other.path().join("certs");
     dsh_ok(&["cert", "init", certs.to_str().unwrap()]);
     dsh_ok(&["cert", "issue", certs.to_str().unwrap(), "--client", "mallory"]);
-    let text = std::fs::read_to_string(&c.file).unwrap().replace(
-        &format!("{}/", c.dir.path().join("certs").display()),
-        &format!("{}/", certs.display()),
-    );
+    let text = std::fs::read_to_string(&c.file)
+        .unwrap()
+        .replace(&format!("{}/", c.dir.path().join("certs").display()), &format!("{}/", certs.display()));
     let foreign = other.path().join("cluster.toml");
     std::fs::write(&foreign, text.replace("admin.", "mallory.")).unwrap();
     let out = Command::new(DSH).arg("--cluster").arg(&foreign).args(["-c", "crash n1"]).output().unwrap();

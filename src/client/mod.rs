@@ -4,6 +4,8 @@
 
 mod config;
 mod conn;
+mod events;
 
 pub use config::{ClusterFile, NodeEntry};
 pub use conn::{Client, Served, Target};
+pub use events::{recent as recent_events, EventFeed};

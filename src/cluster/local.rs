@@ -99,7 +99,10 @@ impl LocalCluster {
             ca: client.ca,
             cert: client.cert,
             key: client.key,
-            nodes: nodes.iter().map(|n| NodeEntry { id: n.id.clone(), addr: n.addr.clone(), supervisor: None }).collect(),
+            nodes: nodes
+                .iter()
+                .map(|n| NodeEntry { id: n.id.clone(), addr: n.addr.clone(), supervisor: None })
+                .collect(),
         };
         file.save(&home.join("cluster.toml"))?;
         let lf = LocalFile { nodes };

@@ -8,6 +8,8 @@ mod fault;
 mod tls;
 
 pub use certs::{init_ca, issue, CertPaths, Identity};
-pub use endpoint::{call, read_frame, read_frame_sized, write_frame, Endpoint, Peer, ALPN_ADMIN, ALPN_CLIENT, ALPN_RAFT};
+pub use endpoint::{
+    call, read_frame, read_frame_sized, write_frame, Endpoint, Peer, ALPN_ADMIN, ALPN_CLIENT, ALPN_RAFT,
+};
 pub use fault::{FaultFilter, Verdict};
 pub use tls::TlsFiles;

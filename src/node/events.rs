@@ -15,8 +15,9 @@ use tokio::sync::watch;
 const KEEP: usize = 1000;
 /// A follower this many entries behind the leader is behind, however briefly.
 const FAR_BEHIND: u64 = 64;
-/// A follower behind at all for this long is behind.
-const BEHIND_FOR: Duration = Duration::from_millis(500);
+/// A follower that acknowledges nothing for this long while entries wait for it is behind; a
+/// live one acknowledges within a heartbeat (50 ms).
+const BEHIND_FOR: Duration = Duration::from_millis(250);
 
 pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
@@ -61,14 +62,18 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
     let mut prev = rx.borrow().clone();
     let mut followers: BTreeMap<NodeId, Follower> = BTreeMap::new();
     loop {
+        // The tick notices a follower that stalls while nothing else changes.
         tokio::select! {
             changed = rx.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
             _ = shutdown.changed() => return,
         }
         let m = rx.borrow_and_update().clone();
         if m.state != prev.state || m.current_term != prev.current_term {
             match m.state {
-                ServerState::Candidate => events.push("election", format!("started an election for term {}", m.current_term)),
+                ServerState::Candidate => {
+                    events.push("election", format!("started an election for term {}", m.current_term))
+                }
                 ServerState::Leader if prev.state != ServerState::Leader => {
                     events.push("election", format!("won the election: leader of term {}", m.current_term))
                 }
@@ -125,7 +130,8 @@ impl Follower {
         // A few entries in flight is keeping up.
         if self.behind && lag <= 2 {
             self.behind = false;
-            events.push("caught-up", format!("{} caught up (it was up to {} entries behind)", node_name(id), self.most));
+            events
+                .push("caught-up", format!("{} caught up (it was up to {} entries behind)", node_name(id), self.most));
         }
     }
 }

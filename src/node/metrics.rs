@@ -3,8 +3,8 @@
 //! of replication to each peer.
 
 use crate::proto::{NodeId, NodeMetrics, PeerMetrics};
-use std::collections::BTreeMap;
 use hdrhistogram::Histogram;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -97,8 +97,9 @@ impl Metrics {
         record(&self.apply, took);
     }
 
-    /// One AppendEntries round trip to `peer`; `None` when it got no answer in time.
-    pub fn replication(&self, peer: NodeId, took: Option<Duration>) {
+    /// One AppendEntries round trip to `peer`. One that got no answer counts with the time it
+    /// was given up after, so a slow link shows in the percentiles even when every call times out.
+    pub fn replication(&self, peer: NodeId, took: Duration, answered: bool) {
         let mut peers = self.peers.lock().unwrap();
         let p = peers.entry(peer).or_insert_with(|| PeerStats {
             rtt: new_histogram(),
@@ -110,9 +111,9 @@ impl Metrics {
             p.previous = std::mem::replace(&mut p.rtt, new_histogram());
             p.since = Instant::now();
         }
-        match took {
-            Some(d) => p.rtt.saturating_record(d.as_micros().max(1) as u64),
-            None => p.timeouts += 1,
+        p.rtt.saturating_record(took.as_micros().max(1) as u64);
+        if !answered {
+            p.timeouts += 1;
         }
     }
 

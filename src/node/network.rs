@@ -165,7 +165,7 @@ struct RoundTrip<'a> {
 
 impl Drop for RoundTrip<'_> {
     fn drop(&mut self) {
-        self.metrics.replication(self.peer, self.ok.then(|| self.started.elapsed()));
+        self.metrics.replication(self.peer, self.started.elapsed(), self.ok);
     }
 }
 
@@ -196,7 +196,10 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     ) -> Result<InstallSnapshotResponse<NodeId>, RpcErr<InstallSnapshotError>> {
         if rpc.offset == 0 {
             let name = crate::proto::node_name(self.target);
-            self.events.push("snapshot", format!("sending the snapshot at index {} to {name}", rpc.meta.last_log_id.map_or(0, |l| l.index)));
+            self.events.push(
+                "snapshot",
+                format!("sending the snapshot at index {} to {name}", rpc.meta.last_log_id.map_or(0, |l| l.index)),
+            );
         }
         match self.send(PeerRequest::Snapshot(rpc), &option).await? {
             PeerReply::Snapshot(r) => r.map_err(|e| self.remote(e)),

@@ -3,15 +3,16 @@
 //! the line being typed or the command running; Ctrl-D leaves.
 
 use super::editor::DshHelper;
+use crate::client::EventFeed;
 use crate::error::Error;
 use crate::proto::node_name;
 use crate::script::prompt_engine;
 use crate::shell::line::{did_you_mean, resolve, words};
-use crate::shell::{run_line, Ctx};
+use crate::shell::{event_line, run_line, Ctx};
 use rhai::{Dynamic, Engine, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
-use rustyline::{CompletionType, Config, Editor};
+use rustyline::{CompletionType, Config, Editor, ExternalPrinter};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -25,6 +26,8 @@ struct Session {
     /// Functions defined at the prompt so far.
     functions: AST,
     interrupted: Arc<AtomicBool>,
+    /// `events on`: the task printing events above the line being typed.
+    live_events: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Runs the prompt until Ctrl-D or `exit`; returns the exit status.
@@ -56,7 +59,8 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
 
     let interrupted = Arc::new(AtomicBool::new(false));
     let engine = prompt_engine(ctx.clone(), handle.clone(), interrupted.clone());
-    let mut s = Session { ctx, handle, engine, scope: Scope::new(), functions: AST::empty(), interrupted };
+    let mut s =
+        Session { ctx, handle, engine, scope: Scope::new(), functions: AST::empty(), interrupted, live_events: None };
     println!("dsh — type `help` for commands; other lines are Rhai. Ctrl-D leaves.");
     loop {
         let prompt = s.prompt(color);
@@ -73,6 +77,9 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
                             println!("{:5}  {h}", i + 1);
                         }
                     }
+                    "events" if matches!(line.split_whitespace().nth(1), Some("on" | "off")) => {
+                        s.live_events(&mut rl, line.split_whitespace().nth(1) == Some("on"))
+                    }
                     _ => s.line(&line, rl.helper()),
                 }
             }
@@ -84,6 +91,7 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
             }
         }
     }
+    s.live_events(&mut rl, false);
     0
 }
 
@@ -99,6 +107,30 @@ impl Session {
         } else {
             format!("dsh {who} {up}/{}> ", all.len())
         }
+    }
+
+    /// Starts or stops printing the cluster's events above the line being typed.
+    fn live_events(&mut self, rl: &mut Editor<DshHelper, DefaultHistory>, on: bool) {
+        if let Some(task) = self.live_events.take() {
+            task.abort();
+        }
+        if !on {
+            return;
+        }
+        let mut printer = match rl.create_external_printer() {
+            Ok(p) => p,
+            Err(e) => return eprintln!("error: internal: cannot print events live here: {e}"),
+        };
+        let client = self.ctx.client.clone();
+        self.live_events = Some(self.handle.spawn(async move {
+            let mut feed = EventFeed::start(client, false);
+            while let Some(e) = feed.next().await {
+                if printer.print(event_line(&e)).is_err() {
+                    return;
+                }
+            }
+        }));
+        println!("events on: they print above the prompt; `events off` stops");
     }
 
     fn line(&mut self, line: &str, helper: Option<&DshHelper>) {

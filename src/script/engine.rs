@@ -57,7 +57,9 @@ fn register(
     let required = spec.positionals().filter(|p| p.kind == Kind::Pos).count();
     for arity in required..=total {
         for with_flags in [false, true] {
-            if with_flags && (arity != total || spec.flags().next().is_none()) {
+            // A trailing map carries flags; Rhai prefers the `Map` overload to a `Dynamic` one,
+            // so `events(#{last: 5})` binds flags even though `events(x)` also exists.
+            if with_flags && spec.flags().next().is_none() {
                 continue;
             }
             let mut types = vec![TypeId::of::<Dynamic>(); arity];

@@ -13,6 +13,9 @@ pub struct Ctx {
     pub style: Style,
     /// The node processes this machine runs, when the cluster is the local one.
     pub local: Option<Local>,
+    /// Print what happens while a command runs (followed events, progress) as it happens:
+    /// text output on a terminal or pipe, not `--json` or `-q`.
+    pub live: bool,
 }
 
 /// The local cluster's processes, for the fault commands.

@@ -79,6 +79,18 @@ pub fn table(style: Style, header: &[&str], rows: Vec<Vec<String>>) -> String {
     t.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
 }
 
+/// `14:03:07.215` in local time.
+pub fn clock(at_ms: u64) -> String {
+    let secs = (at_ms / 1000) as libc::time_t;
+    // SAFETY: localtime_r writes only into the struct we pass.
+    let tm = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&secs, &mut tm);
+        tm
+    };
+    format!("{:02}:{:02}:{:02}.{:03}", tm.tm_hour, tm.tm_min, tm.tm_sec, at_ms % 1000)
+}
+
 /// `1.2 s`, `340 ms`, `2 h 5 m`.
 pub fn human_ms(ms: u64) -> String {
     match ms {

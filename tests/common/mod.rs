@@ -47,7 +47,10 @@ impl TestCluster {
             ca: client.ca,
             cert: client.cert,
             key: client.key,
-            nodes: nodes.iter().map(|n| NodeEntry { id: format!("n{}", n.id), addr: n.addr.clone(), supervisor: None }).collect(),
+            nodes: nodes
+                .iter()
+                .map(|n| NodeEntry { id: format!("n{}", n.id), addr: n.addr.clone(), supervisor: None })
+                .collect(),
         };
         let path = dir.path().join("cluster.toml");
         file.save(&path).unwrap();

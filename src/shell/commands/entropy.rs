@@ -11,6 +11,7 @@ use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
 
 pub fn specs() -> Vec<Spec> {
     vec![
@@ -72,8 +73,28 @@ async fn leaf_keys(ctx: &Ctx, node: NodeId, leaves: &[usize]) -> Result<BTreeMap
     }
 }
 
+/// Waits (briefly) until every node that answers has applied what the leader had committed
+/// when we started, so trees are compared at the same point of the log, not mid-replication.
+async fn settle(ctx: &Ctx) {
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut target = None;
+    while Instant::now() < until {
+        let all = ctx.client.status_all(Duration::from_millis(500)).await;
+        let up: Vec<_> = all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
+        if target.is_none() {
+            target = up.iter().filter(|s| s.role == "leader").max_by_key(|s| s.term).map(|l| l.commit_index);
+        }
+        match target {
+            Some(t) if up.iter().all(|s| s.applied_index >= t) => return,
+            None => return,
+            _ => tokio::time::sleep(Duration::from_millis(20)).await,
+        }
+    }
+}
+
 /// Every node's tree and, for nodes that depart from the majority's, what differs.
 async fn survey(ctx: &Ctx) -> Result<Vec<NodeView>> {
+    settle(ctx).await;
     let mut nodes = Vec::new();
     for id in ctx.client.node_ids() {
         let tree = match ctx.client.call(Target::Node(id), Request::Merkle).await {
@@ -160,7 +181,14 @@ fn report(cmd: &str, ctx: &Ctx, views: &[NodeView]) -> Output {
 }
 
 async fn verify(ctx: &Ctx) -> Result<Output> {
-    Ok(report("verify", ctx, &survey(ctx).await?))
+    let views = survey(ctx).await?;
+    // The damaged node's own record says what was found, for `events` watchers.
+    for n in views.iter().filter(|n| !n.differing.is_empty()) {
+        let ranges: Vec<String> = n.differing.iter().map(|(leaf, _)| range_name(*leaf)).collect();
+        let text = format!("verify: differs from the majority in range {}", ranges.join(", "));
+        let _ = ctx.client.call(Target::Node(n.id), Request::Record { kind: "divergence".into(), text }).await;
+    }
+    Ok(report("verify", ctx, &views))
 }
 
 async fn repair(ctx: &Ctx) -> Result<Output> {

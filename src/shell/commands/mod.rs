@@ -2,6 +2,7 @@
 
 mod cluster;
 mod entropy;
+pub mod events;
 mod faults;
 mod keys;
 mod load;
@@ -21,6 +22,7 @@ pub fn all() -> &'static [Spec] {
             .chain(faults::specs())
             .chain(network::specs())
             .chain(entropy::specs())
+            .chain(events::specs())
             .chain(metrics::specs())
             .chain(load::specs())
             .chain(present::specs())

@@ -1,0 +1,108 @@
+//! Following what happens in the cluster: every node's event record, merged. Each node is
+//! long-polled on its own task; a node that stops answering (crashed, paused, cut off from us)
+//! shows up as a `down` event of our own, and as `up` when it answers again. A node that
+//! restarted starts a new record, which is followed from its beginning. The tasks belong to the
+//! `EventFeed` and stop when it is dropped.
+
+use super::{Client, Target};
+use crate::error::{Error, Result};
+use crate::proto::{Event, NodeId, Request, Response};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+
+/// How long a node holds a poll open when nothing happens.
+const POLL_WAIT: Duration = Duration::from_millis(1000);
+
+pub struct EventFeed {
+    rx: mpsc::Receiver<Event>,
+    _tasks: JoinSet<()>,
+}
+
+impl EventFeed {
+    /// Starts following every node. With `history`, what nodes recorded before now comes first.
+    pub fn start(client: Arc<Client>, history: bool) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        let mut tasks = JoinSet::new();
+        for id in client.node_ids() {
+            tasks.spawn(follow_node(client.clone(), id, history, tx.clone()));
+        }
+        EventFeed { rx, _tasks: tasks }
+    }
+
+    pub async fn next(&mut self) -> Option<Event> {
+        self.rx.recv().await
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+fn stopped(e: &Error) -> String {
+    match e.kind {
+        crate::error::ErrorKind::Unreachable | crate::error::ErrorKind::Timeout => "stopped answering".into(),
+        _ => format!("stopped answering: {e}"),
+    }
+}
+
+fn observed(node: NodeId, kind: &str, text: String) -> Event {
+    Event { seq: 0, at_ms: now_ms(), node, kind: kind.into(), text }
+}
+
+async fn poll(client: &Client, id: NodeId, after: u64, wait: Duration) -> Result<(u64, Vec<Event>)> {
+    let request = Request::Events { after, wait_ms: wait.as_millis() as u32 };
+    match client.call_within(Target::Node(id), request, wait + Duration::from_millis(500)).await?.value {
+        Response::Events { boot_ms, events } => Ok((boot_ms, events)),
+        other => Err(Error::internal(format!("unexpected reply {other:?}"))),
+    }
+}
+
+async fn follow_node(client: Arc<Client>, id: NodeId, history: bool, tx: mpsc::Sender<Event>) {
+    let (mut after, mut boot, mut up) = (0, None, None);
+    loop {
+        match poll(&client, id, after, POLL_WAIT).await {
+            Ok((boot_ms, events)) => {
+                if boot != Some(boot_ms) {
+                    // First contact skips the past unless asked for; a restart is shown whole.
+                    let skip = boot.is_none() && !history;
+                    after = if skip { events.last().map_or(0, |e| e.seq) } else { 0 };
+                    boot = Some(boot_ms);
+                    if skip {
+                        up = Some(true);
+                        continue;
+                    }
+                }
+                if up == Some(false) && tx.send(observed(id, "up", "answers again".into())).await.is_err() {
+                    return;
+                }
+                up = Some(true);
+                let from = after;
+                for e in events.into_iter().filter(|e| e.seq > from) {
+                    after = e.seq;
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                if up != Some(false) && tx.send(observed(id, "down", stopped(&e))).await.is_err() {
+                    return;
+                }
+                up = Some(false);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+/// The last `n` events the nodes that answer have recorded, oldest first.
+pub async fn recent(client: &Client, n: usize) -> Vec<Event> {
+    let polls = client.node_ids().into_iter().map(|id| poll(client, id, 0, Duration::ZERO));
+    let mut all: Vec<Event> =
+        futures::future::join_all(polls).await.into_iter().flatten().flat_map(|(_, events)| events).collect();
+    all.sort_by_key(|e| (e.at_ms, e.node, e.seq));
+    let skip = all.len().saturating_sub(n);
+    all.split_off(skip)
+}
