@@ -64,20 +64,23 @@ async fn follow_node(client: Arc<Client>, id: NodeId, history: bool, tx: mpsc::S
     loop {
         match poll(&client, id, after, POLL_WAIT).await {
             Ok((boot_ms, events)) => {
+                let restarted = boot.is_some_and(|b| b != boot_ms);
+                if up == Some(false) {
+                    let text = if restarted { "restarted: answers again" } else { "answers again" };
+                    if tx.send(observed(id, "up", text.into())).await.is_err() {
+                        return;
+                    }
+                }
+                up = Some(true);
                 if boot != Some(boot_ms) {
                     // First contact skips the past unless asked for; a restart is shown whole.
                     let skip = boot.is_none() && !history;
                     after = if skip { events.last().map_or(0, |e| e.seq) } else { 0 };
                     boot = Some(boot_ms);
                     if skip {
-                        up = Some(true);
                         continue;
                     }
                 }
-                if up == Some(false) && tx.send(observed(id, "up", "answers again".into())).await.is_err() {
-                    return;
-                }
-                up = Some(true);
                 let from = after;
                 for e in events.into_iter().filter(|e| e.seq > from) {
                     after = e.seq;

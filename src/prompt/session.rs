@@ -8,7 +8,7 @@ use crate::error::Error;
 use crate::proto::node_name;
 use crate::script::prompt_engine;
 use crate::shell::line::{did_you_mean, resolve, words};
-use crate::shell::{event_line, run_line, Ctx};
+use crate::shell::{annotate_event, event_line, run_line, Ctx};
 use rhai::{Dynamic, Engine, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
@@ -121,11 +121,11 @@ impl Session {
             Ok(p) => p,
             Err(e) => return eprintln!("error: internal: cannot print events live here: {e}"),
         };
-        let client = self.ctx.client.clone();
+        let ctx = self.ctx.clone();
         self.live_events = Some(self.handle.spawn(async move {
-            let mut feed = EventFeed::start(client, false);
+            let mut feed = EventFeed::start(ctx.client.clone(), false);
             while let Some(e) = feed.next().await {
-                if printer.print(event_line(&e)).is_err() {
+                if printer.print(event_line(&annotate_event(&ctx, e).await)).is_err() {
                     return;
                 }
             }

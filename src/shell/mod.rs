@@ -9,5 +9,5 @@ pub mod output;
 pub mod spec;
 
 pub use batch::{exit_status, run_line, run_lines};
-pub use commands::events::line as event_line;
+pub use commands::events::{annotate as annotate_event, line as event_line};
 pub use ctx::{Ctx, Local};

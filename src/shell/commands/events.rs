@@ -38,6 +38,23 @@ pub fn line(e: &Event) -> String {
     format!("{}  {:<3} {:<10} {}", clock(e.at_ms), node_name(e.node), e.kind, e.text)
 }
 
+/// Says what a node that stopped or started answering is doing, when this machine or the
+/// node's supervisor can tell: paused, crashed, resumed.
+pub async fn annotate(ctx: &Ctx, mut e: Event) -> Event {
+    if e.kind != "down" && e.kind != "up" {
+        return e;
+    }
+    if let Some(p) = ctx.process_state(e.node).await {
+        match (e.kind.as_str(), p.state.as_str()) {
+            ("down", "paused") => (e.kind, e.text) = ("paused".into(), "paused (SIGSTOP): alive but silent".into()),
+            ("down", "down") => (e.kind, e.text) = ("crashed".into(), "process gone: stopped answering".into()),
+            ("up", "up") if !e.text.starts_with("restarted") => e.text = "resumed: answers again".into(),
+            _ => {}
+        }
+    }
+    e
+}
+
 fn to_json(e: &Event) -> Value {
     json!({"at_ms": e.at_ms, "node": node_name(e.node), "kind": e.kind, "text": e.text})
 }
@@ -64,6 +81,7 @@ async fn events(ctx: &Ctx, a: &Args) -> Result<Output> {
     }
     let follow = async {
         while let Some(e) = feed.next().await {
+            let e = annotate(ctx, e).await;
             if ctx.live {
                 println!("{}", line(&e));
             }
