@@ -103,6 +103,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     eprintln!("{name} serving on {addr}; recovered in {} ms", recovery.as_millis());
 
     let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == opts.id);
+    tokio::spawn(super::ticker::run(raft.clone(), svc.store.clone(), svc.proposer.clone(), shutdown.clone()));
     let joiner = (!opts.join.is_empty() && !is_voter).then(|| {
         tokio::spawn(join_cluster(endpoint.clone(), opts.id, addr.clone(), opts.join.clone(), shutdown.clone()))
     });

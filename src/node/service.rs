@@ -35,7 +35,7 @@ pub struct Service {
     pub metrics: Arc<Metrics>,
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Done(Result<Response>),
     /// Not the leader: hand to this node (if known).
     Forward(Option<NodeId>),
@@ -72,7 +72,7 @@ impl Service {
 
     async fn route(&self, env: Envelope, may_forward: bool, deadline: Instant) -> Result<Response> {
         loop {
-            match self.execute(&env.request).await {
+            match self.execute(&env.request, deadline).await {
                 Outcome::Done(r) => return r,
                 Outcome::Forward(Some(leader)) if leader != self.id && may_forward => {
                     let addr = self.addr_of(leader)?;
@@ -143,9 +143,12 @@ impl Service {
             .then(|| Error::no_quorum(format!("n{} has not heard from a majority for {age} ms", self.id)))
     }
 
-    async fn execute(&self, req: &Request) -> Outcome {
+    async fn execute(&self, req: &Request, deadline: Instant) -> Outcome {
         if let Some(e) = needs_quorum(req).then(|| self.quorum_lost()).flatten() {
             return Outcome::Done(Err(e));
+        }
+        if let Some(outcome) = self.systems(req, deadline).await {
+            return outcome;
         }
         match req {
             Request::Put { key, value } => self.write(Op::Put { key: key.clone(), value: value.clone() }).await,
@@ -179,17 +182,18 @@ impl Service {
                 tracing::info!(set = set.len(), remove = remove.len(), "stored copy repaired");
                 Outcome::Done(self.store.overwrite(set, remove).map(|_| Response::Repaired))
             }
+            _ => Outcome::Done(Err(Error::internal(format!("no handler for {req:?}")))),
         }
     }
 
-    async fn write(&self, op: Op) -> Outcome {
+    pub(super) async fn write(&self, op: Op) -> Outcome {
         match self.proposer.propose(op).await {
             Proposed::Applied(r) => Outcome::Done(r),
             Proposed::NotLeader(leader) => Outcome::Forward(leader),
         }
     }
 
-    async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
+    pub(super) async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
         // A new leader, or one whose peers just restarted, may not hear from a majority on the
         // first try; the caller's deadline (see `handle`) bounds the retries.
         if stale {
@@ -285,6 +289,14 @@ fn needs_quorum(req: &Request) -> bool {
     match req {
         Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
         Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } => true,
+        Request::ChatSend { .. }
+        | Request::LockAcquire { .. }
+        | Request::LockRelease { .. }
+        | Request::LockList
+        | Request::QueuePush { .. }
+        | Request::QueuePop { .. }
+        | Request::QueueAck { .. }
+        | Request::QueueStats => true,
         _ => false,
     }
 }

@@ -7,8 +7,10 @@ mod frame;
 mod ids;
 pub mod merkle;
 mod message;
+mod systems;
 
 pub use command::{LogCommand, Op};
 pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
 pub use message::{Envelope, Faults, KeyValue, NodeMetrics, NodeStatus, Reply, Request, Response, Slow, Versioned};
+pub use systems::{ChatDigest, ChatMessage, Holder, LockInfo, QueueItem, QueueStat, Waiter};
