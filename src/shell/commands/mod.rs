@@ -1,13 +1,18 @@
 //! The command table: every command dsh knows, defined once.
 
+mod chat;
 mod cluster;
 mod entropy;
 mod faults;
 mod keys;
 mod load;
+mod locks;
 mod metrics;
 mod network;
 mod present;
+mod queues;
+
+pub use locks::default_owner;
 
 use super::spec::Spec;
 
@@ -17,6 +22,9 @@ pub fn all() -> &'static [Spec] {
     ALL.get_or_init(|| {
         keys::specs()
             .into_iter()
+            .chain(chat::specs())
+            .chain(locks::specs())
+            .chain(queues::specs())
             .chain(cluster::specs())
             .chain(faults::specs())
             .chain(network::specs())
