@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn acquire_req(name: &str, owner: &str, shared: bool, ttl_ms: u64, wait_ms: u64) -> Request {
-    Request::LockAcquire { name: name.into(), owner: owner.into(), shared, ttl_ms, wait_ms }
+    Request::LockAcquire { name: name.into(), owner: owner.into(), shared, ttl_ms, wait_ms, queue: false }
 }
 
 async fn acquire(c: &Client, name: &str, owner: &str, shared: bool, ttl_ms: u64, wait_ms: u64) -> Result<Holder, Error> {

@@ -45,7 +45,7 @@ impl Service {
                     .map(Response::ChatDigest);
                 Outcome::Done(r)
             }
-            Request::LockAcquire { name, owner, shared, ttl_ms, wait_ms } => {
+            Request::LockAcquire { name, owner, shared, ttl_ms, wait_ms, queue } => {
                 let op = Op::LockAcquire {
                     name: name.clone(),
                     owner: owner.clone(),
@@ -54,7 +54,7 @@ impl Service {
                     wait_ms: *wait_ms,
                 };
                 match self.write(op).await {
-                    Outcome::Done(Ok(Response::LockQueued { .. })) => {
+                    Outcome::Done(Ok(Response::LockQueued { .. })) if !queue => {
                         Outcome::Done(self.wait_for_grant(name, owner, *wait_ms, deadline).await)
                     }
                     other => other,

@@ -80,13 +80,16 @@ pub enum Request {
         wait_for_seq: u64,
         wait_ms: u32,
     },
-    /// Waits (up to `wait_ms`, queued first come first served) until granted.
+    /// Waits (up to `wait_ms`, queued first come first served) until granted; with `queue`,
+    /// answers `LockQueued` at once and the owner asks again later for its token.
     LockAcquire {
         name: String,
         owner: String,
         shared: bool,
         ttl_ms: u64,
         wait_ms: u64,
+        #[serde(default)]
+        queue: bool,
     },
     LockRelease {
         name: String,

@@ -22,6 +22,11 @@ pub fn specs() -> Vec<Spec> {
                 Param { name: "shared", kind: Switch, help: "a shared (read) lock; shared holders coexist" },
                 Param { name: "wait", kind: Flag("D"), help: "wait in line this long if it is held (default: fail at once)" },
                 Param { name: "as", kind: Flag("OWNER"), help: "owner name (default: $USER@PID of this shell)" },
+                Param {
+                    name: "queue",
+                    kind: Switch,
+                    help: "with --wait: join the line and return at once; acquire again later for the token",
+                },
             ],
             summary: "take a lock with a lease; prints its fencing token",
             example: "lock acquire orders --ttl 10s --wait 5s --as alice",
@@ -80,12 +85,24 @@ async fn acquire(ctx: &Ctx, a: &Args) -> Result<Output> {
         shared,
         ttl_ms: ttl.as_millis() as u64,
         wait_ms: wait.as_millis() as u64,
+        queue: a.switch("queue"),
     };
     let r = ctx.client.call_within(Target::Leader, req, ctx.client.timeout() + wait).await?;
-    let Response::LockGranted { holder, .. } = r.value else {
-        return Err(unexpected(r.value));
-    };
     let node = node_name(r.node);
+    let holder = match r.value {
+        Response::LockGranted { holder, .. } => holder,
+        Response::LockQueued { position } => {
+            return Ok(Output::new("lock acquire")
+                .field("name", name)
+                .field("owner", owner.clone())
+                .field("token", Value::Null)
+                .field("queued", true)
+                .field("position", position)
+                .field("node", node.clone())
+                .text(format!("{name}: {owner} waits in line at position {position} (node {node})")))
+        }
+        other => return Err(unexpected(other)),
+    };
     Ok(Output::new("lock acquire")
         .field("name", name)
         .field("owner", owner.clone())
