@@ -91,7 +91,12 @@ fn concurrent_senders_and_a_killed_leader_leave_one_identical_gapless_history() 
         for (k, sent) in acked.iter().enumerate() {
             total += sent.len();
             for (text, seq) in sent {
-                assert_eq!(by_text.get(text.as_str()), Some(&vec![*seq]), "c{} acknowledged {text} at seq {seq}", k + 1);
+                assert_eq!(
+                    by_text.get(text.as_str()),
+                    Some(&vec![*seq]),
+                    "c{} acknowledged {text} at seq {seq}",
+                    k + 1
+                );
             }
             let order: Vec<u64> = sent.iter().map(|(_, s)| *s).collect();
             assert!(order.windows(2).all(|w| w[0] < w[1]), "c{}'s messages keep their order", k + 1);

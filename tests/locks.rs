@@ -16,7 +16,14 @@ fn acquire_req(name: &str, owner: &str, shared: bool, ttl_ms: u64, wait_ms: u64)
     Request::LockAcquire { name: name.into(), owner: owner.into(), shared, ttl_ms, wait_ms, queue: false }
 }
 
-async fn acquire(c: &Client, name: &str, owner: &str, shared: bool, ttl_ms: u64, wait_ms: u64) -> Result<Holder, Error> {
+async fn acquire(
+    c: &Client,
+    name: &str,
+    owner: &str,
+    shared: bool,
+    ttl_ms: u64,
+    wait_ms: u64,
+) -> Result<Holder, Error> {
     let req = acquire_req(name, owner, shared, ttl_ms, wait_ms);
     let r = c.call_within(Target::Leader, req, Duration::from_millis(wait_ms + 5000)).await?;
     match r.value {
@@ -76,7 +83,12 @@ fn contention_waiting_expiry_tokens_shared_and_deadlock() {
         // Expiry: a lease that is not renewed ends at its log time and the next in line gets it.
         let c1 = acquire(&client, "y", "c", false, 800, 0).await.unwrap();
         let d = acquire(&client, "y", "d", false, 10_000, 5_000).await.unwrap();
-        assert!(d.granted_ms >= c1.expires_ms, "granted at {} before c's lease ended at {}", d.granted_ms, c1.expires_ms);
+        assert!(
+            d.granted_ms >= c1.expires_ms,
+            "granted at {} before c's lease ended at {}",
+            d.granted_ms,
+            c1.expires_ms
+        );
         assert!(d.granted_ms < c1.expires_ms + 2_000, "the leader ticked soon after the lease ended");
         assert!(d.token > c1.token);
         assert!(lock(&client, "y").await.holders.iter().all(|h| h.owner == "d"), "c's lease is gone");
@@ -161,7 +173,8 @@ async fn worker(client: Arc<Client>, k: usize, stop: Instant) -> BTreeMap<u64, L
 
 async fn set_faults(client: &Client, node: u64, cut: Vec<u64>) {
     let until = Instant::now() + Duration::from_secs(5);
-    while client.call(Target::Node(node), Request::SetFaults(Faults { cut: cut.clone(), slow: vec![] })).await.is_err() {
+    while client.call(Target::Node(node), Request::SetFaults(Faults { cut: cut.clone(), slow: vec![] })).await.is_err()
+    {
         assert!(Instant::now() < until, "n{node} did not take its faults");
     }
 }
@@ -173,7 +186,8 @@ fn leases_never_overlap_and_tokens_only_increase_through_a_leader_kill_and_a_par
     let client = Arc::new(rt.block_on(async { c.client() }));
     let first = rt.block_on(wait_leader(&client, 3)).id;
     let stop = Instant::now() + Duration::from_secs(12);
-    let workers: Vec<_> = (0..4).map(|k| rt.spawn(worker(Arc::new(rt.block_on(async { c.client() })), k, stop))).collect();
+    let workers: Vec<_> =
+        (0..4).map(|k| rt.spawn(worker(Arc::new(rt.block_on(async { c.client() })), k, stop))).collect();
     std::thread::sleep(Duration::from_secs(2));
     c.kill(first);
     let second = rt.block_on(wait_for(&client, "a new leader", Duration::from_secs(20), |all| {

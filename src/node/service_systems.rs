@@ -26,10 +26,10 @@ impl Service {
                     .await
                     .and_then(|r| match r {
                         Some(r) => Ok(r),
-                        None => self.store.chat_log(*after_seq, 0, false).map(|(_, last_seq)| Response::ChatLog {
-                            messages: vec![],
-                            last_seq,
-                        }),
+                        None => self
+                            .store
+                            .chat_log(*after_seq, 0, false)
+                            .map(|(_, last_seq)| Response::ChatLog { messages: vec![], last_seq }),
                     });
                 Outcome::Done(r)
             }

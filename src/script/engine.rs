@@ -8,8 +8,8 @@ use crate::shell::commands;
 use crate::shell::spec::{Kind, Spec};
 use crate::shell::Ctx;
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Module, Scope};
-use std::collections::{BTreeMap, BTreeSet};
 use std::any::TypeId;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 

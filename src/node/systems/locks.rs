@@ -160,9 +160,9 @@ fn find_cycle(sys: &Sys, name: &str, st: &LockState, owner: &str) -> Result<Opti
     let graph = Graph { holders, waits };
     let mut path = Vec::new();
     let mut seen = BTreeSet::new();
-    Ok(graph.reach(owner, name, owner, &mut path, &mut seen).then(|| {
-        path.iter().map(|(w, l, h)| format!("{w} waits for {l} held by {h}")).collect::<Vec<_>>().join(", ")
-    }))
+    Ok(graph
+        .reach(owner, name, owner, &mut path, &mut seen)
+        .then(|| path.iter().map(|(w, l, h)| format!("{w} waits for {l} held by {h}")).collect::<Vec<_>>().join(", ")))
 }
 
 struct Graph {

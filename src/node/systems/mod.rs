@@ -3,9 +3,9 @@
 
 pub(super) mod chat;
 mod dispatch;
-mod reads;
 pub(super) mod locks;
 pub(super) mod queues;
+mod reads;
 mod tables;
 
 pub(super) use dispatch::{apply_op, begin_entry, is_system};

@@ -61,7 +61,8 @@ pub(in crate::node) fn pop(sys: &mut Sys, queue: &str, visibility_ms: u64) -> Re
         return Ok(Ok(Response::QueueItem(None)));
     };
     sys.q_ready.remove((queue, id))?;
-    let mut it = item(sys, queue, id)?.ok_or_else(|| redb::Error::Corrupted(format!("{queue}/{id} ready but absent")))?;
+    let mut it =
+        item(sys, queue, id)?.ok_or_else(|| redb::Error::Corrupted(format!("{queue}/{id} ready but absent")))?;
     let visible_at = sys.now.saturating_add(visibility_ms);
     it.deliveries += 1;
     it.visible_at = Some(visible_at);
@@ -75,7 +76,12 @@ pub(in crate::node) fn pop(sys: &mut Sys, queue: &str, visibility_ms: u64) -> Re
         s.redelivered += 1;
     }
     put_stats(sys, queue, &s)?;
-    Ok(Ok(Response::QueueItem(Some(QueueItem { id, item: it.item, deliveries: it.deliveries, visible_at_ms: visible_at }))))
+    Ok(Ok(Response::QueueItem(Some(QueueItem {
+        id,
+        item: it.item,
+        deliveries: it.deliveries,
+        visible_at_ms: visible_at,
+    }))))
 }
 
 pub(in crate::node) fn ack(sys: &mut Sys, queue: &str, id: u64) -> Result<Applied, Fatal> {

@@ -177,9 +177,7 @@ pub struct SystemsData {
 }
 
 fn str_bytes(t: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Vec<(String, Vec<u8>)>, Fatal> {
-    t.iter()?
-        .map(|i| i.map(|(k, v)| (k.value().to_string(), v.value().to_vec())).map_err(Into::into))
-        .collect()
+    t.iter()?.map(|i| i.map(|(k, v)| (k.value().to_string(), v.value().to_vec())).map_err(Into::into)).collect()
 }
 
 impl SystemsData {

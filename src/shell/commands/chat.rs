@@ -105,7 +105,14 @@ fn random_id() -> u64 {
     u64::from_le_bytes(b)
 }
 
-async fn chat_log(ctx: &Ctx, to: Target, after_seq: u64, limit: u32, tail: bool, wait: Duration) -> Result<(Vec<ChatMessage>, u64, NodeId)> {
+async fn chat_log(
+    ctx: &Ctx,
+    to: Target,
+    after_seq: u64,
+    limit: u32,
+    tail: bool,
+    wait: Duration,
+) -> Result<(Vec<ChatMessage>, u64, NodeId)> {
     let req = Request::ChatLog { after_seq, limit, tail, wait_ms: wait.as_millis() as u32 };
     let r = ctx.client.call_within(to, req, ctx.client.timeout() + wait).await?;
     let Response::ChatLog { messages, last_seq } = r.value else {
@@ -198,7 +205,8 @@ async fn check(ctx: &Ctx, _: &Args) -> Result<Output> {
     let wait = Duration::from_secs(2);
     let digests = futures::future::join_all(live.iter().map(|&id| digest(ctx, id, target, wait))).await;
     let reference = live.iter().zip(&digests).find(|(id, _)| **id == leader).and_then(|(_, d)| d.as_ref().ok());
-    let reference = reference.ok_or_else(|| Error::unreachable(format!("leader {} did not answer", node_name(leader))))?;
+    let reference =
+        reference.ok_or_else(|| Error::unreachable(format!("leader {} did not answer", node_name(leader))))?;
     let mut nodes = Vec::new();
     let mut rows = Vec::new();
     for (id, d) in live.iter().zip(&digests) {

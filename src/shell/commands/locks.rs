@@ -20,7 +20,11 @@ pub fn specs() -> Vec<Spec> {
                 Param { name: "name", kind: Pos, help: "the lock" },
                 Param { name: "ttl", kind: Flag("D"), help: "lease length (default 10s)" },
                 Param { name: "shared", kind: Switch, help: "a shared (read) lock; shared holders coexist" },
-                Param { name: "wait", kind: Flag("D"), help: "wait in line this long if it is held (default: fail at once)" },
+                Param {
+                    name: "wait",
+                    kind: Flag("D"),
+                    help: "wait in line this long if it is held (default: fail at once)",
+                },
                 Param { name: "as", kind: Flag("OWNER"), help: "owner name (default: $USER@PID of this shell)" },
                 Param {
                     name: "queue",
@@ -177,8 +181,11 @@ async fn list(ctx: &Ctx, _: &Args) -> Result<Output> {
         })
         .collect();
     let json_rows: Vec<Value> = locks.iter().map(lock_json).collect();
-    let text =
-        if rows.is_empty() { "(no locks held)".into() } else { table(ctx.style, &["lock", "mode", "holders (token)", "expires", "waiters"], rows) };
+    let text = if rows.is_empty() {
+        "(no locks held)".into()
+    } else {
+        table(ctx.style, &["lock", "mode", "holders (token)", "expires", "waiters"], rows)
+    };
     Ok(Output::new("lock list")
         .field("locks", Value::Array(json_rows.clone()))
         .field("node", node_name(r.node))

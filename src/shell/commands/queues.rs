@@ -84,7 +84,9 @@ async fn pop(ctx: &Ctx, a: &Args) -> Result<Output> {
     let node = node_name(r.node);
     let out = Output::new("queue pop").field("queue", queue);
     Ok(match item {
-        None => out.field("item", Value::Null).field("node", node).text(format!("{queue}: (empty)")).returns(Value::Null),
+        None => {
+            out.field("item", Value::Null).field("node", node).text(format!("{queue}: (empty)")).returns(Value::Null)
+        }
         Some(it) => out
             .field("id", it.id)
             .field("item", it.item.clone())
