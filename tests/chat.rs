@@ -147,3 +147,59 @@ fn after_every_node_restarts_the_next_message_continues_the_sequence() {
         }
     });
 }
+
+#[test]
+fn a_follower_behind_a_purged_log_gets_the_chat_through_a_snapshot() {
+    let mut c = TestCluster::start(3, 21320);
+    let rt = runtime();
+    let client = Arc::new(rt.block_on(async { c.client() }));
+    let leader = rt.block_on(wait_leader(&client, 3)).id;
+    let follower = (1..=3).find(|&n| n != leader).unwrap();
+    let Response::Status(before) = rt.block_on(client.call(Target::Node(follower), Request::Status)).unwrap().value
+    else {
+        panic!()
+    };
+    c.kill(follower);
+    rt.block_on(async {
+        let mut id = 0u64;
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            let all =
+                wait_for(&client, "the leader", Duration::from_secs(10), |all| all.iter().any(|s| s.role == "leader"))
+                    .await;
+            if all.iter().any(|s| s.role == "leader" && s.purged_index > before.last_log_index) {
+                break;
+            }
+            assert!(Instant::now() < until, "the leader never purged its log");
+            // A few senders at once: group commit batches them only when entries queue up, so
+            // this mostly adds entries faster.
+            let batch = (0..4u64).map(|w| {
+                let client = client.clone();
+                let first = id + w * 50;
+                async move {
+                    for i in first + 1..=first + 50 {
+                        client.call(Target::Leader, send(i, "s", &format!("m{i}"))).await.unwrap();
+                    }
+                }
+            });
+            futures::future::join_all(batch).await;
+            id += 200;
+        }
+    });
+    c.restart(follower);
+    rt.block_on(async {
+        let all = wait_caught_up(&client, 3).await;
+        let f = all.iter().find(|s| s.id == follower).unwrap();
+        assert!(f.snapshot_index > before.last_log_index, "{f:?} installed a snapshot");
+        let d = digest(&client, follower).await;
+        assert_eq!(d, digest(&client, leader).await, "the follower's chat equals the leader's");
+        assert!(d.count > 1000 && d.gaps == 0, "{d:?}");
+        let r = client.call(Target::Node(follower), send(u64::MAX, "after", "snapshot")).await.unwrap();
+        let Response::ChatSent { seq, .. } = r.value else { panic!() };
+        assert_eq!(seq, d.last_seq + 1, "numbering continues from the snapshot");
+        // Message ids came with the snapshot: a retry of an old send is still recognised.
+        let r = client.call(Target::Node(follower), send(1, "s", "m1")).await.unwrap();
+        let Response::ChatSent { seq, duplicate, .. } = r.value else { panic!() };
+        assert_eq!((seq, duplicate), (1, true));
+    });
+}
