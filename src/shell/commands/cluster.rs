@@ -162,7 +162,16 @@ async fn wait(ctx: &Ctx, a: &Args) -> Result<Output> {
         // Measured before asking, so an acknowledgement counts only if it came after the wait began.
         let asked_at = started.elapsed();
         let all = ctx.client.status_all(STATUS_TIMEOUT.min(Duration::from_millis(300))).await;
-        if let Some((leader, term)) = settled(what, &all, asked_at)? {
+        // A process this machine runs that did not answer (just resumed, busy catching up) has
+        // not caught up yet, even though only answering nodes are compared.
+        let silent = all.iter().any(|(id, r)| {
+            r.is_err()
+                && ctx.local.as_ref().is_some_and(|l| {
+                    matches!(l.cluster.state(&node_name(*id)), Ok(ProcessState::Running(_)))
+                })
+        });
+        let settled = settled(what, &all, asked_at)?.filter(|_| what != "caught-up" || !silent);
+        if let Some((leader, term)) = settled {
             let ms = started.elapsed().as_millis() as u64;
             return Ok(Output::new("wait")
                 .field("what", what)
