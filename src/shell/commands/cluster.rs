@@ -166,9 +166,10 @@ async fn wait(ctx: &Ctx, a: &Args) -> Result<Output> {
         // not caught up yet, even though only answering nodes are compared.
         let silent = all.iter().any(|(id, r)| {
             r.is_err()
-                && ctx.local.as_ref().is_some_and(|l| {
-                    matches!(l.cluster.state(&node_name(*id)), Ok(ProcessState::Running(_)))
-                })
+                && ctx
+                    .local
+                    .as_ref()
+                    .is_some_and(|l| matches!(l.cluster.state(&node_name(*id)), Ok(ProcessState::Running(_))))
         });
         let settled = settled(what, &all, asked_at)?.filter(|_| what != "caught-up" || !silent);
         if let Some((leader, term)) = settled {
