@@ -109,7 +109,7 @@ fn an_open_loop_holds_its_rate_and_a_paused_leader_shows_in_p99_and_the_series()
 
     // The same rate, with the leader stopped for a second in the middle.
     let report = c.dir.path().join("paused.json");
-    let mut run = Command::new(DSH)
+    let run = Command::new(DSH)
         .arg("--cluster")
         .arg(&c.file)
         .args(["--json", "-c", &format!("load put --rate 100 --duration 4s --report {}", report.display())])

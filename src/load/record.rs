@@ -164,7 +164,7 @@ impl Recorder {
     pub fn finish(&self) -> Summary {
         let elapsed = self.started.elapsed();
         let mut g = self.roll();
-        if g.now.len() > 0 || g.now_errors > 0 {
+        if !g.now.is_empty() || g.now_errors > 0 {
             g.close_second();
         }
         let errors = g.errors.values().sum();

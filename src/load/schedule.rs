@@ -43,11 +43,11 @@ impl Schedule {
             return None;
         }
         match self.interval {
-            None => (!self.deadline.is_some_and(|d| Instant::now() >= d)).then_some(Slot::Now),
+            None => self.deadline.is_none_or(|d| Instant::now() < d).then_some(Slot::Now),
             Some(gap) => {
                 // Multiplying (not adding up gaps) keeps rounding from drifting the rate.
                 let at = self.started + gap.mul_f64(i as f64);
-                (!self.deadline.is_some_and(|d| at >= d)).then_some(Slot::At(at))
+                self.deadline.is_none_or(|d| at < d).then_some(Slot::At(at))
             }
         }
     }

@@ -149,7 +149,7 @@ impl Conn {
         let write = match spec.op {
             LoadOp::Put => true,
             LoadOp::Get => false,
-            LoadOp::Mixed => i % 2 == 0,
+            LoadOp::Mixed => i.is_multiple_of(2),
             LoadOp::Chat | LoadOp::Lock | LoadOp::Queue => {
                 return Err(Error::usage(format!("load {}: not available", spec.op.name())))
             }
