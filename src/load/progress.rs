@@ -43,11 +43,16 @@ impl Progress {
     }
 
     /// Stops and erases the bar, so the final table stands alone.
-    pub fn finish(self) {
-        if let Some(t) = self.task {
+    pub fn finish(self) {}
+}
+
+/// Also on Ctrl-C, when the command's future is dropped mid-run.
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
             t.abort();
         }
-        if let Some(b) = self.bar {
+        if let Some(b) = self.bar.take() {
             b.finish_and_clear();
         }
     }

@@ -22,12 +22,12 @@ pub async fn run(backend: Backend, spec: LoadSpec, rec: Arc<Recorder>) -> Result
     let pad: Arc<str> = "x".repeat(spec.value_size).into();
     let schedule = Schedule::new(rec.started(), spec.count, spec.duration, spec.rate);
     let ledger = spec.verify.then(|| Arc::new(Ledger::default()));
-    let mut tasks = Vec::with_capacity(spec.concurrency);
+    let mut tasks = Workers(Vec::with_capacity(spec.concurrency));
     for worker in 0..spec.concurrency {
         let (next, pad, spec, schedule, rec) = (next.clone(), pad.clone(), spec.clone(), schedule.clone(), rec.clone());
         let ledger = ledger.clone();
         let mut conn = Conn::new(&backend, worker);
-        tasks.push(tokio::spawn(async move {
+        tasks.0.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(slot) = schedule.slot(i) else { break };
@@ -55,7 +55,7 @@ pub async fn run(backend: Backend, spec: LoadSpec, rec: Arc<Recorder>) -> Result
             }
         }));
     }
-    for t in tasks {
+    for t in &mut tasks.0 {
         t.await.map_err(|e| Error::internal(format!("load worker: {e}")))?;
     }
     let summary = rec.finish();
@@ -64,4 +64,16 @@ pub async fn run(backend: Backend, spec: LoadSpec, rec: Arc<Recorder>) -> Result
         _ => None,
     };
     Ok((summary, verified))
+}
+
+/// The worker tasks, stopped when the run is dropped: Ctrl-C at the prompt drops the command's
+/// future, and the load must stop with it rather than go on in the background.
+struct Workers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
 }

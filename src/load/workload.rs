@@ -159,10 +159,11 @@ impl Conn {
             Conn::Dsh(client) => {
                 if write {
                     let value = spec.value(i, pad);
-                    let req = Request::Put { key: key.clone(), value: value.clone() };
-                    let s = client.call(Target::Leader, req).await?;
-                    let ack = match s.value {
-                        Response::Written { revision } if spec.verify => Some(Ack { key, value, revision }),
+                    // Only `--verify` needs the key and value after the call: copy them only then.
+                    let kept = spec.verify.then(|| (key.clone(), value.clone()));
+                    let s = client.call(Target::Leader, Request::Put { key, value }).await?;
+                    let ack = match (s.value, kept) {
+                        (Response::Written { revision }, Some((key, value))) => Some(Ack { key, value, revision }),
                         _ => None,
                     };
                     Ok(Done { node: Some(s.node), ack })
