@@ -95,3 +95,23 @@ async fn read(client: &Client, key: &str) -> Result<Option<(u64, String)>> {
     }
     Err(Error::new(last.kind, format!("verify: could not read {key} back: {}", last.message)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ack(key: &str, value: &str, revision: u64) -> Ack {
+        Ack { key: key.into(), value: value.into(), revision }
+    }
+
+    #[test]
+    fn the_highest_revision_wins_whatever_order_acks_arrive_in() {
+        let l = Ledger::default();
+        l.acknowledged(ack("k", "b", 7));
+        l.acknowledged(ack("k", "a", 5));
+        l.acknowledged(ack("j", "x", 6));
+        let m = l.last.lock().unwrap();
+        assert_eq!(m["k"], (7, "b".to_string()));
+        assert_eq!(m.len(), 2);
+    }
+}
