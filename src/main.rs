@@ -1,6 +1,5 @@
 //! The `dsh` binary: parses the command line and hands each mode to the library.
 
-use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use dsh::client::{Client, ClusterFile};
 use dsh::cluster::{self, Ephemeral, HomeLock, LocalCluster};
@@ -9,7 +8,7 @@ use dsh::net::{self, Identity};
 use dsh::proto::parse_node;
 use dsh::script::{run_story, StoryOptions};
 use dsh::shell::{self, output::Style, Ctx, Local};
-use std::io::{BufRead, IsTerminal};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -297,11 +296,14 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         None => {
             let json = cli.global.json;
             let keep_going = cli.keep_going;
-            let lines: Vec<String> = match cli.commands {
-                Some(c) => vec![c],
-                None if !std::io::stdin().is_terminal() => {
-                    std::io::stdin().lock().lines().collect::<Result<_, _>>().context("read stdin")?
-                }
+            // Piped lines run as they arrive, so another program can converse with dsh.
+            let lines: Box<dyn Iterator<Item = String> + Send> = match cli.commands {
+                Some(c) => Box::new(std::iter::once(c)),
+                None if !std::io::stdin().is_terminal() => Box::new(std::iter::from_fn(|| {
+                    let mut line = String::new();
+                    (std::io::stdin().read_line(&mut line).ok()? > 0)
+                        .then(|| line.trim_end_matches(['\n', '\r']).to_string())
+                })),
                 None => {
                     let color = !cli.global.no_color && std::env::var_os("NO_COLOR").is_none();
                     return with_cluster(&cli.global, move |ctx, handle| {
@@ -342,7 +344,7 @@ fn with_cluster(
         rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
     }
     drop(lock);
-    let ctx = Arc::new(Ctx { client, style: style(g), local, live: !g.json && !g.quiet });
+    let ctx = Arc::new(Ctx::new(client, style(g), local, !g.json && !g.quiet));
     let code = f(ctx, rt.handle().clone());
     rt.shutdown_timeout(Duration::from_millis(200));
     drop(ephemeral);
@@ -418,8 +420,7 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
             }
             let rt = runtime()?;
             let client = client(&rt, &c.file, g)?;
-            let ctx =
-                Ctx { client, style: style(g), local: Some(Local { cluster: c, tied_to_parent: false }), live: false };
+            let ctx = Ctx::new(client, style(g), Some(Local { cluster: c, tied_to_parent: false }), false);
             Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
         }
     }

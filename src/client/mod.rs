@@ -2,10 +2,12 @@
 //! hint, fails over with bounded retries and backoff, and gives each request a deadline. It
 //! reports which node served each request. It sees nodes only through `proto` and `net`.
 
+mod cache;
 mod config;
 mod conn;
 mod events;
 
+pub use cache::{Cache, CacheEntry, CacheRead, CacheStats, Mesi};
 pub use config::{ClusterFile, NodeEntry};
 pub use conn::{Client, Served, Target};
 pub use events::{recent as recent_events, EventFeed};

@@ -5,6 +5,7 @@
 // openraft's storage traits fix `StorageError` (large) as the error type of every storage path.
 #![allow(clippy::result_large_err)]
 
+mod cache;
 mod events;
 mod log_store;
 mod metrics;

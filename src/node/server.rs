@@ -109,6 +109,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         join_lock: Default::default(),
         metrics,
         events,
+        cache: Default::default(),
     });
     tracing::info!(
         node = %name, %addr, recovery_ms = recovery.as_millis() as u64,

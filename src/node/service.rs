@@ -2,6 +2,7 @@
 //! linearizable through openraft's read index unless the caller asked for this node's own
 //! (possibly stale) state. A follower forwards what needs the leader, once, over the peer link.
 
+use super::cache::Directory;
 use super::events::Events;
 use super::log_store::LogStore;
 use super::metrics::Metrics;
@@ -35,9 +36,10 @@ pub struct Service {
     pub join_lock: tokio::sync::Mutex<()>,
     pub metrics: Arc<Metrics>,
     pub events: Arc<Events>,
+    pub cache: Directory,
 }
 
-enum Outcome {
+pub(super) enum Outcome {
     Done(Result<Response>),
     /// Not the leader: hand to this node (if known).
     Forward(Option<NodeId>),
@@ -150,10 +152,16 @@ impl Service {
             return Outcome::Done(Err(e));
         }
         match req {
-            Request::Put { key, value } => self.write(Op::Put { key: key.clone(), value: value.clone() }).await,
-            Request::Del { key } => self.write(Op::Del { key: key.clone() }).await,
+            Request::Put { key, value } => {
+                self.write_key(Op::Put { key: key.clone(), value: value.clone() }, key, None).await
+            }
+            Request::Del { key } => self.write_key(Op::Del { key: key.clone() }, key, None).await,
             Request::Cas { key, expected, new } => {
-                self.write(Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() }).await
+                let op = Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() };
+                self.write_key(op, key, None).await
+            }
+            Request::CacheRead { .. } | Request::CachePut { .. } | Request::CachePoll { .. } => {
+                self.cache_request(req).await
             }
             Request::Get { key, stale } => self.read(*stale, || self.store.get(key).map(Response::Value)).await,
             Request::Scan { prefix, limit, stale } => {
@@ -215,14 +223,24 @@ impl Service {
             .collect()
     }
 
-    async fn write(&self, op: Op) -> Outcome {
+    /// A write of one key: acknowledged only once no client cache still serves the old value.
+    pub(super) async fn write_key(&self, op: Op, key: &str, writer: Option<u64>) -> Outcome {
+        let outcome = self.write(op).await;
+        if matches!(outcome, Outcome::Done(Ok(_))) {
+            let term = self.raft.metrics().borrow().current_term;
+            self.cache.invalidate(term, key, writer).await;
+        }
+        outcome
+    }
+
+    pub(super) async fn write(&self, op: Op) -> Outcome {
         match self.proposer.propose(op).await {
             Proposed::Applied(r) => Outcome::Done(r),
             Proposed::NotLeader(leader) => Outcome::Forward(leader),
         }
     }
 
-    async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
+    pub(super) async fn read(&self, stale: bool, read: impl Fn() -> Result<Response>) -> Outcome {
         // A new leader, or one whose peers just restarted, may not hear from a majority on the
         // first try; the caller's deadline (see `handle`) bounds the retries.
         if stale {

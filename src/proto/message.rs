@@ -75,6 +75,32 @@ pub enum Request {
     },
     /// For a node's supervisor (ALPN `dsh-admin`): act on the node process.
     Process(ProcessAction),
+    /// A linearizable read that also registers `client` as holding a copy of `key` (leader).
+    CacheRead {
+        client: u64,
+        key: String,
+    },
+    /// A write by a caching client, which keeps its own copy (leader).
+    CachePut {
+        client: u64,
+        key: String,
+        value: String,
+    },
+    /// Acknowledges notices up to `ack` and waits up to `wait_ms` for new ones (leader).
+    CachePoll {
+        client: u64,
+        ack: u64,
+        wait_ms: u32,
+    },
+}
+
+/// What the leader tells a caching client about a key it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CacheNotice {
+    /// The key was written: the copy is stale.
+    Invalidate { key: String },
+    /// Another client holds the key too.
+    Shared { key: String },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -210,6 +236,19 @@ pub enum Response {
     },
     Recorded,
     Process(ProcessInfo),
+    /// `seq`: notices for this client after this number concern this copy; `holders`: how
+    /// many clients hold the key now.
+    Cached {
+        term: u64,
+        seq: u64,
+        holders: u32,
+        value: Option<Versioned>,
+    },
+    /// A lease on the client's copies, from a leader of `term`, with notices to apply first.
+    CacheNotices {
+        term: u64,
+        notices: Vec<(u64, CacheNotice)>,
+    },
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.

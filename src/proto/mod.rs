@@ -12,6 +12,6 @@ pub use command::{LogCommand, Op};
 pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
 pub use message::{
-    Envelope, Event, Faults, KeyValue, NodeMetrics, NodeStatus, PeerMetrics, ProcessAction, ProcessInfo, Reply,
-    Request, Response, Slow, Versioned,
+    CacheNotice, Envelope, Event, Faults, KeyValue, NodeMetrics, NodeStatus, PeerMetrics, ProcessAction, ProcessInfo,
+    Reply, Request, Response, Slow, Versioned,
 };

@@ -2,7 +2,7 @@
 //! output is shown.
 
 use super::output::Style;
-use crate::client::Client;
+use crate::client::{Cache, Client};
 use crate::cluster::LocalCluster;
 use crate::error::Result;
 use crate::proto::{node_name, NodeId, ProcessAction, ProcessInfo};
@@ -16,6 +16,8 @@ pub struct Ctx {
     /// Print what happens while a command runs (followed events, progress) as it happens:
     /// text output on a terminal or pipe, not `--json` or `-q`.
     pub live: bool,
+    /// This shell's coherent cache (`cache get`).
+    pub cache: Cache,
 }
 
 /// The local cluster's processes, for the fault commands.
@@ -26,6 +28,10 @@ pub struct Local {
 }
 
 impl Ctx {
+    pub fn new(client: Arc<Client>, style: Style, local: Option<Local>, live: bool) -> Self {
+        Ctx { cache: Cache::new(client.clone()), client, style, local, live }
+    }
+
     /// Acts on a node process: directly when this machine runs the local cluster, otherwise
     /// through the node's supervisor.
     pub async fn process(&self, id: NodeId, action: ProcessAction) -> Result<ProcessInfo> {

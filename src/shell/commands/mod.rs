@@ -1,5 +1,6 @@
 //! The command table: every command dsh knows, defined once.
 
+mod cache;
 mod cluster;
 mod entropy;
 pub mod events;
@@ -18,6 +19,7 @@ pub fn all() -> &'static [Spec] {
     ALL.get_or_init(|| {
         keys::specs()
             .into_iter()
+            .chain(cache::specs())
             .chain(cluster::specs())
             .chain(faults::specs())
             .chain(network::specs())
