@@ -8,6 +8,7 @@ use super::types::Raft;
 use crate::proto::{node_name, Event, NodeId};
 use openraft::ServerState;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::watch;
@@ -29,11 +30,23 @@ pub struct Events {
     ring: Mutex<VecDeque<Event>>,
     /// The newest sequence number, for long polls to wait on.
     last: watch::Sender<u64>,
+    /// Whether this node leads, so that what every node applies is told by one of them.
+    leading: AtomicBool,
 }
 
 impl Events {
     pub fn new(node: NodeId) -> Self {
-        Events { node, boot_ms: now_ms(), ring: Mutex::default(), last: watch::Sender::new(0) }
+        Events {
+            node,
+            boot_ms: now_ms(),
+            ring: Mutex::default(),
+            last: watch::Sender::new(0),
+            leading: AtomicBool::new(false),
+        }
+    }
+
+    pub fn leading(&self) -> bool {
+        self.leading.load(Ordering::Relaxed)
     }
 
     pub fn push(&self, kind: &str, text: impl Into<String>) {
@@ -69,6 +82,7 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
             _ = shutdown.changed() => return,
         }
         let m = rx.borrow_and_update().clone();
+        events.leading.store(m.state == ServerState::Leader, Ordering::Relaxed);
         if m.state != prev.state || m.current_term != prev.current_term {
             match m.state {
                 ServerState::Candidate => {
@@ -108,8 +122,8 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
 #[derive(Default)]
 struct Follower {
     matched: u64,
-    /// When `matched` last moved.
-    moved: Option<Instant>,
+    /// Since when entries have been waiting for this follower without it acknowledging any.
+    waiting_since: Option<Instant>,
     behind: bool,
     most: u64,
 }
@@ -117,18 +131,21 @@ struct Follower {
 impl Follower {
     fn observe(&mut self, id: NodeId, matched: u64, lag: u64, events: &Events) {
         let now = Instant::now();
-        if matched != self.matched || self.moved.is_none() {
+        if matched != self.matched || lag == 0 {
             self.matched = matched;
-            self.moved = Some(now);
+            self.waiting_since = None;
         }
-        let stalled = self.moved.is_some_and(|t| now - t >= BEHIND_FOR);
-        if !self.behind && lag > 0 && (lag >= FAR_BEHIND || stalled) {
+        if lag > 0 {
+            self.waiting_since.get_or_insert(now);
+        }
+        let stalled = self.waiting_since.is_some_and(|t| now - t >= BEHIND_FOR);
+        if !self.behind && (lag >= FAR_BEHIND || stalled) {
             self.behind = true;
             events.push("behind", format!("{} is {lag} entries behind", node_name(id)));
         }
         self.most = if self.behind { self.most.max(lag) } else { 0 };
         // A few entries in flight is keeping up.
-        if self.behind && lag <= 2 {
+        if self.behind && lag <= 2 && !stalled {
             self.behind = false;
             events
                 .push("caught-up", format!("{} caught up (it was up to {} entries behind)", node_name(id), self.most));

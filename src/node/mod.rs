@@ -14,8 +14,11 @@ mod proposer;
 mod repair;
 mod server;
 mod service;
+mod service_systems;
 mod snapshot;
 mod state_machine;
+mod systems;
+mod ticker;
 mod types;
 
 pub use server::{raft_config, run, NodeOptions};

@@ -66,10 +66,10 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let storage = |e: super::types::StorageError| Error::internal(format!("storage: {e}"));
     let metrics = Arc::new(Metrics::default());
     let log = LogStore::open(&opts.data.join("log.redb"), metrics.clone()).map_err(storage)?;
-    let sm = StateMachine::open(&opts.data, metrics.clone()).map_err(storage)?;
+    let events = Arc::new(Events::new(opts.id));
+    let sm = StateMachine::open(&opts.data, metrics.clone(), events.clone()).map_err(storage)?;
     let store = sm.store();
     let applied_at_open = store.applied_index();
-    let events = Arc::new(Events::new(opts.id));
     let peers = Peers::new(endpoint.clone(), metrics.clone(), events.clone());
     let raft = Raft::new(opts.id, Arc::new(raft_config()?), peers.clone(), log.clone(), sm)
         .await
@@ -118,6 +118,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     eprintln!("{name} serving on {addr}; recovered in {} ms", recovery.as_millis());
 
     let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == opts.id);
+    tokio::spawn(super::ticker::run(raft.clone(), svc.store.clone(), svc.proposer.clone(), shutdown.clone()));
     let joiner = (!opts.join.is_empty() && !is_voter).then(|| {
         tokio::spawn(join_cluster(endpoint.clone(), opts.id, addr.clone(), opts.join.clone(), shutdown.clone()))
     });

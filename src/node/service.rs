@@ -76,7 +76,7 @@ impl Service {
 
     async fn route(&self, env: Envelope, may_forward: bool, deadline: Instant) -> Result<Response> {
         loop {
-            match self.execute(&env.request).await {
+            match self.execute(&env.request, deadline).await {
                 Outcome::Done(r) => return r,
                 Outcome::Forward(Some(leader)) if leader != self.id && may_forward => {
                     let addr = self.addr_of(leader)?;
@@ -147,9 +147,12 @@ impl Service {
             .then(|| Error::no_quorum(format!("n{} has not heard from a majority for {age} ms", self.id)))
     }
 
-    async fn execute(&self, req: &Request) -> Outcome {
+    async fn execute(&self, req: &Request, deadline: Instant) -> Outcome {
         if let Some(e) = needs_quorum(req).then(|| self.quorum_lost()).flatten() {
             return Outcome::Done(Err(e));
+        }
+        if let Some(outcome) = self.systems(req, deadline).await {
+            return outcome;
         }
         match req {
             Request::Put { key, value } => {
@@ -209,6 +212,7 @@ impl Service {
             Request::Process(_) => Outcome::Done(Err(Error::usage(
                 "crash, restart, pause and resume go to the node's supervisor, not to the node",
             ))),
+            _ => Outcome::Done(Err(Error::internal(format!("no handler for {req:?}")))),
         }
     }
 
@@ -336,6 +340,14 @@ fn needs_quorum(req: &Request) -> bool {
     match req {
         Request::Get { stale, .. } | Request::Scan { stale, .. } => !stale,
         Request::Put { .. } | Request::Del { .. } | Request::Cas { .. } => true,
+        Request::ChatSend { .. }
+        | Request::LockAcquire { .. }
+        | Request::LockRelease { .. }
+        | Request::LockList
+        | Request::QueuePush { .. }
+        | Request::QueuePop { .. }
+        | Request::QueueAck { .. }
+        | Request::QueueStats => true,
         _ => false,
     }
 }

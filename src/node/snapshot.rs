@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub struct SnapshotData {
     pub revision: u64,
     pub keys: Vec<KeyValue>,
+    /// Chat, locks and queues; absent in snapshots from before they existed.
+    #[serde(default)]
+    pub systems: super::systems::SystemsData,
 }
 
 #[derive(Serialize, Deserialize)]

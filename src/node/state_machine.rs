@@ -7,8 +7,10 @@
 //! fsync. After a crash the state machine reopens at its last durable point — or at a newer
 //! snapshot, which is reinstalled — and openraft re-applies the committed tail from the log.
 
+use super::events::Events;
 use super::metrics::Metrics;
 use super::snapshot::{SnapshotData, SnapshotStore};
+use super::systems::{self, Sys, SystemsData};
 use super::types::{
     from_cbor, io_err, to_cbor as enc, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig,
@@ -35,6 +37,12 @@ pub struct Store {
     pub(super) keys: AtomicU64,
     since_durable: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Log time of the earliest lease, wait or visibility timeout (`u64::MAX`: none).
+    next_deadline: AtomicU64,
+    /// The applied index, for requests that wait on the state (lock waits, chat follow).
+    pub(super) applied_tx: tokio::sync::watch::Sender<u64>,
+    /// Where the systems' notes go; only the leader records them, so each shows once.
+    events: Arc<Events>,
 }
 
 #[derive(Clone)]
@@ -77,11 +85,12 @@ fn get_meta<T: serde::de::DeserializeOwned + Default>(
 }
 
 impl StateMachine {
-    pub fn open(dir: &Path, metrics: Arc<Metrics>) -> Result<Self, StorageError> {
+    pub fn open(dir: &Path, metrics: Arc<Metrics>, events: Arc<Events>) -> Result<Self, StorageError> {
         let db = Database::create(dir.join("state.redb")).map_err(sm_err)?;
         let tx = db.begin_write().map_err(sm_err)?;
         tx.open_table(KV).map_err(sm_err)?;
         tx.open_table(META).map_err(sm_err)?;
+        systems::create_all(&tx).map_err(sm_err)?;
         tx.commit().map_err(sm_err)?;
         let store = Arc::new(Store {
             db,
@@ -90,6 +99,9 @@ impl StateMachine {
             keys: AtomicU64::new(0),
             since_durable: AtomicU64::new(0),
             metrics,
+            next_deadline: AtomicU64::new(u64::MAX),
+            applied_tx: tokio::sync::watch::channel(0).0,
+            events,
         });
         let sm = StateMachine { store };
         // A snapshot newer than the durable state means we crashed after taking it; the log
@@ -121,6 +133,9 @@ impl StateMachine {
         let meta = tx.open_table(META).map_err(sm_err)?;
         let applied: Option<LogId> = get_meta(&meta, "applied")?;
         self.store.applied_index.store(applied.map_or(0, |l| l.index), Ordering::Relaxed);
+        let due = systems::next_deadline(&tx.open_table(systems::DEADLINES).map_err(sm_err)?).map_err(sm_err)?;
+        self.store.next_deadline.store(due.unwrap_or(u64::MAX), Ordering::Relaxed);
+        self.store.applied_tx.send_replace(applied.map_or(0, |l| l.index));
         Ok(())
     }
 
@@ -139,6 +154,7 @@ impl StateMachine {
             m.insert("membership", enc(&meta.last_membership).as_slice()).map_err(sm_err)?;
             m.insert("revision", enc(&data.revision).as_slice()).map_err(sm_err)?;
         }
+        data.systems.install(&tx).map_err(sm_err)?;
         tx.commit().map_err(sm_err)?;
         self.refresh_counters()
     }
@@ -172,6 +188,11 @@ impl Store {
 
     pub fn keys(&self) -> u64 {
         self.keys.load(Ordering::Relaxed)
+    }
+
+    /// Log time at which the earliest lease, wait or visibility timeout falls due.
+    pub fn next_deadline(&self) -> Option<u64> {
+        Some(self.next_deadline.load(Ordering::Relaxed)).filter(|&d| d != u64::MAX)
     }
 }
 
@@ -214,7 +235,34 @@ fn apply_op(
                 Err(Error::new(ErrorKind::Conflict, format!("{key} is {}, not {}", show(&current), show(expected))))
             }
         }
+        other => Err(Error::internal(format!("{other:?} applied without the systems' tables"))),
     })
+}
+
+/// Applies one entry's operations: keys here, the rest in `systems` with log time advanced to
+/// the entry's first. `due` tracks the earliest deadline as the batch changes it.
+fn apply_entry(
+    kv: &mut redb::Table<&str, &[u8]>,
+    mut sys: Option<&mut Sys>,
+    revision: &mut u64,
+    keys: &mut i64,
+    cmd: &crate::proto::LogCommand,
+    due: &mut u64,
+) -> Result<Vec<ApplyResult>, redb::Error> {
+    if let Some(sys) = sys.as_deref_mut() {
+        systems::begin_entry(sys, cmd.at_ms)?;
+    }
+    let mut out = Vec::with_capacity(cmd.ops.len());
+    for op in &cmd.ops {
+        out.push(match sys.as_deref_mut() {
+            Some(sys) if systems::is_system(op) => systems::apply_op(sys, op)?,
+            _ => apply_op(kv, revision, keys, op)?,
+        });
+    }
+    if let Some(sys) = sys {
+        *due = systems::next_deadline(&sys.deadlines)?.unwrap_or(u64::MAX);
+    }
+    Ok(out)
 }
 
 fn show(v: &Option<String>) -> String {
@@ -238,21 +286,30 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let mut results = Vec::new();
         let mut last = None;
         let mut keys = 0i64;
+        let mut notes = Vec::new();
         {
             let mut kv = tx.open_table(KV).map_err(sm_err)?;
             let mut meta = tx.open_table(META).map_err(sm_err)?;
             let mut revision: u64 = get_meta(&meta, "revision")?;
             let mut membership = None;
+            // The systems' tables are opened only for entries that touch them or when a
+            // deadline is due, so a batch of plain writes costs what it did before. Whether an
+            // entry advances log time depends only on the entry and the state, never on how
+            // entries happen to be batched, so every node computes the same.
+            let mut sys: Option<Sys> = None;
+            let mut due = self.store.next_deadline.load(Ordering::Relaxed);
             for entry in entries {
                 last = Some(entry.log_id);
                 results.push(match &entry.payload {
                     EntryPayload::Blank => vec![],
-                    EntryPayload::Normal(cmd) => cmd
-                        .ops
-                        .iter()
-                        .map(|op| apply_op(&mut kv, &mut revision, &mut keys, op))
-                        .collect::<Result<_, _>>()
-                        .map_err(sm_err)?,
+                    EntryPayload::Normal(cmd) => {
+                        let touches = cmd.ops.iter().any(systems::is_system) || due <= cmd.at_ms;
+                        if touches && sys.is_none() {
+                            sys = Some(Sys::open(&tx).map_err(sm_err)?);
+                        }
+                        let sys = sys.as_mut().filter(|_| touches);
+                        apply_entry(&mut kv, sys, &mut revision, &mut keys, cmd, &mut due).map_err(sm_err)?
+                    }
                     EntryPayload::Membership(m) => {
                         membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
                         vec![]
@@ -264,6 +321,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if let Some(m) = membership {
                 meta.insert("membership", enc(&m).as_slice()).map_err(sm_err)?;
             }
+            if let Some(mut sys) = sys {
+                notes = std::mem::take(&mut sys.notes);
+                sys.close().map_err(sm_err)?;
+            }
+            self.store.next_deadline.store(due, Ordering::Relaxed);
         }
         let n = results.len() as u64;
         let durable = self.store.since_durable.fetch_add(n, Ordering::Relaxed) + n >= DURABLE_EVERY;
@@ -276,9 +338,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         tx.commit().map_err(sm_err)?;
         if let Some(l) = last {
             self.store.applied_index.store(l.index, Ordering::Relaxed);
+            self.store.applied_tx.send_replace(l.index);
         }
         self.store.keys.fetch_add(keys as u64, Ordering::Relaxed);
         self.store.metrics.apply(started.elapsed());
+        if self.store.events.leading() {
+            for (kind, text) in notes {
+                self.store.events.push(kind, text);
+            }
+        }
         Ok(results)
     }
 
@@ -325,7 +393,8 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
             let Versioned { value, revision } = unpack(v.value());
             keys.push(KeyValue { key: k.value().to_string(), value, revision });
         }
-        let bytes = enc(&SnapshotData { revision, keys });
+        let systems = SystemsData::export(&tx).map_err(sm_err)?;
+        let bytes = enc(&SnapshotData { revision, keys, systems });
         let snapshot_id =
             format!("{}-{}", last_log_id.map_or(0, |l| l.leader_id.term), last_log_id.map_or(0, |l| l.index));
         let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };

@@ -25,6 +25,41 @@ pub enum Op {
         expected: Option<String>,
         new: String,
     },
+    /// Appends to the chat; a second send with the same `id` returns the first one's seq.
+    ChatSend {
+        id: u64,
+        from: String,
+        text: String,
+    },
+    /// Grants the lock or queues the owner for up to `wait_ms` (0: fail at once if held).
+    LockAcquire {
+        name: String,
+        owner: String,
+        shared: bool,
+        ttl_ms: u64,
+        wait_ms: u64,
+    },
+    /// Gives the lock up (or stops waiting for it).
+    LockRelease {
+        name: String,
+        owner: String,
+    },
+    QueuePush {
+        queue: String,
+        item: String,
+    },
+    /// Hands out the oldest ready item, invisible to others for `visibility_ms`.
+    QueuePop {
+        queue: String,
+        visibility_ms: u64,
+    },
+    QueueAck {
+        queue: String,
+        id: u64,
+    },
+    /// Does nothing itself: its `at_ms` lets leases, waits and visibility timeouts that are due
+    /// expire. The leader proposes one when the earliest deadline has passed.
+    Tick,
 }
 
 impl std::fmt::Display for LogCommand {

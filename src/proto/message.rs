@@ -1,5 +1,6 @@
 //! Client ↔ node messages. One request and one reply per QUIC stream.
 
+use super::systems::{ChatDigest, ChatMessage, Holder, LockInfo, QueueItem, QueueStat};
 use super::NodeId;
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,53 @@ pub enum Request {
         ack: u64,
         wait_ms: u32,
     },
+    ChatSend {
+        id: u64,
+        from: String,
+        text: String,
+    },
+    /// This node's applied chat after `after_seq` (or, with `tail`, its last `limit` messages).
+    /// With `wait_ms`, an empty answer waits that long for the next message (long poll).
+    ChatLog {
+        after_seq: u64,
+        limit: u32,
+        tail: bool,
+        wait_ms: u32,
+    },
+    /// This node's chat digest, once it has applied `wait_for_seq` or `wait_ms` passed.
+    ChatDigest {
+        wait_for_seq: u64,
+        wait_ms: u32,
+    },
+    /// Waits (up to `wait_ms`, queued first come first served) until granted; with `queue`,
+    /// answers `LockQueued` at once and the owner asks again later for its token.
+    LockAcquire {
+        name: String,
+        owner: String,
+        shared: bool,
+        ttl_ms: u64,
+        wait_ms: u64,
+        #[serde(default)]
+        queue: bool,
+    },
+    LockRelease {
+        name: String,
+        owner: String,
+    },
+    LockList,
+    QueuePush {
+        queue: String,
+        item: String,
+    },
+    QueuePop {
+        queue: String,
+        visibility_ms: u64,
+    },
+    QueueAck {
+        queue: String,
+        id: u64,
+    },
+    QueueStats,
 }
 
 /// What the leader tells a caching client about a key it holds.
@@ -249,6 +297,41 @@ pub enum Response {
         term: u64,
         notices: Vec<(u64, CacheNotice)>,
     },
+    ChatSent {
+        seq: u64,
+        at_ms: u64,
+        /// A retried send: already applied, this is its original seq.
+        duplicate: bool,
+    },
+    ChatLog {
+        messages: Vec<ChatMessage>,
+        last_seq: u64,
+    },
+    ChatDigest(ChatDigest),
+    LockGranted {
+        name: String,
+        holder: Holder,
+    },
+    /// The owner waits in line at `position` (1: next); the node turns this into a grant or a
+    /// timeout before answering the client.
+    LockQueued {
+        position: u64,
+    },
+    LockReleased {
+        token: u64,
+        at_ms: u64,
+    },
+    Locks(Vec<LockInfo>),
+    QueuePushed {
+        id: u64,
+    },
+    /// `None`: nothing ready.
+    QueueItem(Option<QueueItem>),
+    QueueAcked {
+        id: u64,
+    },
+    QueueStats(Vec<QueueStat>),
+    Ticked,
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.

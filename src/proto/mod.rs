@@ -7,6 +7,7 @@ mod frame;
 mod ids;
 pub mod merkle;
 mod message;
+mod systems;
 
 pub use command::{LogCommand, Op};
 pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
@@ -15,3 +16,4 @@ pub use message::{
     CacheNotice, Envelope, Event, Faults, KeyValue, NodeMetrics, NodeStatus, PeerMetrics, ProcessAction, ProcessInfo,
     Reply, Request, Response, Slow, Versioned,
 };
+pub use systems::{ChatDigest, ChatMessage, Holder, LockInfo, QueueItem, QueueStat, Waiter};

@@ -1,13 +1,15 @@
 //! Registers the command table into a Rhai engine. A command with positional parameters
 //! `P1..Pn` becomes functions of every arity its required parameters allow, plus one taking a
-//! trailing map of flags: `put("k", "v")`, `put("k", "v", #{via: "n2"})`.
+//! trailing map of flags: `put("k", "v")`, `put("k", "v", #{via: "n2"})`. A command of two
+//! words is `chat_send(…)` and also, in a namespace named by its first word, `chat::send(…)`.
 
 use super::convert::{to_dynamic, to_word};
 use crate::shell::commands;
 use crate::shell::spec::{Kind, Spec};
 use crate::shell::Ctx;
-use rhai::{Dynamic, Engine, EvalAltResult, Map};
+use rhai::{Dynamic, Engine, EvalAltResult, Map, Module, Scope};
 use std::any::TypeId;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -26,7 +28,39 @@ pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: 
     for spec in commands::all() {
         register(&mut engine, spec, ctx.clone(), handle.clone(), interrupted.clone());
     }
+    register_namespaces(&mut engine);
     engine
+}
+
+/// `chat::send(a, b)` calls `chat_send(a, b)`: each namespace is a small Rhai module of wrappers,
+/// one per arity, so overloads and flag maps resolve exactly as for the plain names.
+fn register_namespaces(engine: &mut Engine) {
+    let mut groups: BTreeMap<&str, String> = BTreeMap::new();
+    for spec in commands::all() {
+        let Some((group, short)) = spec.name.split_once(' ') else { continue };
+        let total = spec.positionals().count();
+        let required = spec.positionals().filter(|p| p.kind == Kind::Pos).count();
+        let with_flags = spec.flags().next().is_some() as usize;
+        let arities: BTreeSet<usize> = (required..=total + with_flags).collect();
+        let src = groups.entry(group).or_default();
+        for n in arities {
+            let args = (0..n).map(|i| format!("a{i}")).collect::<Vec<_>>().join(", ");
+            let full = spec.name.replace(' ', "_");
+            src.push_str(&format!("fn {short}({args}) {{ {full}({args}) }}\n"));
+        }
+    }
+    for (group, src) in groups {
+        let module = engine
+            .compile(&src)
+            .map_err(|e| e.to_string())
+            .and_then(|ast| Module::eval_ast_as_new(Scope::new(), &ast, engine).map_err(|e| e.to_string()));
+        match module {
+            Ok(m) => {
+                engine.register_static_module(group, m.into());
+            }
+            Err(e) => tracing::warn!(%group, %e, "Rhai namespace not registered"),
+        }
+    }
 }
 
 /// Runs a command until it finishes or Ctrl-C is pressed, whichever comes first.

@@ -160,7 +160,16 @@ async fn wait(ctx: &Ctx, a: &Args) -> Result<Output> {
         // Measured before asking, so an acknowledgement counts only if it came after the wait began.
         let asked_at = started.elapsed();
         let all = ctx.client.status_all(STATUS_TIMEOUT.min(Duration::from_millis(300))).await;
-        if let Some((leader, term)) = settled(what, &all, asked_at)? {
+        // A process that runs (as this machine or its supervisor can tell) but did not answer
+        // (just resumed, busy catching up) has not caught up yet, though only answering nodes
+        // are compared.
+        let silent =
+            futures::future::join_all(all.iter().filter(|(_, r)| r.is_err()).map(|(id, _)| ctx.process_state(*id)))
+                .await
+                .into_iter()
+                .any(|p| p.is_some_and(|p| p.state == "up"));
+        let settled = settled(what, &all, asked_at)?.filter(|_| what != "caught-up" || !silent);
+        if let Some((leader, term)) = settled {
             let ms = started.elapsed().as_millis() as u64;
             return Ok(Output::new("wait")
                 .field("what", what)

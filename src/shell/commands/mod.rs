@@ -1,15 +1,20 @@
 //! The command table: every command dsh knows, defined once.
 
 mod cache;
+mod chat;
 mod cluster;
 mod entropy;
 pub mod events;
 mod faults;
 mod keys;
 mod load;
+mod locks;
 mod metrics;
 mod network;
 mod present;
+mod queues;
+
+pub use locks::default_owner;
 
 use super::spec::Spec;
 
@@ -20,6 +25,9 @@ pub fn all() -> &'static [Spec] {
         keys::specs()
             .into_iter()
             .chain(cache::specs())
+            .chain(chat::specs())
+            .chain(locks::specs())
+            .chain(queues::specs())
             .chain(cluster::specs())
             .chain(faults::specs())
             .chain(network::specs())
