@@ -225,3 +225,27 @@ check(g.ops == 50, "positional op and flags");
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("all 4 checks passed"), "{}", stdout(&out));
 }
+
+#[test]
+fn chat_lock_and_queue_run_as_workloads() {
+    let _s = serial();
+    let (c, _) = cluster(21960);
+    let mut chat_ops = 0.0;
+    for op in ["chat", "lock", "queue"] {
+        let out = c.dsh(&["--json", "-c", &format!("load {op} --count 100 --concurrency 8")]);
+        let j = json_line(&out);
+        assert_eq!(j["ok"], true, "{op}: {j}\n{}", stderr(&out));
+        assert_eq!(f(&j, "ops") + f(&j, "errors"), 100.0, "{op}: {j}");
+        assert!(f(&j, "ops") > 0.0 && !j["by_node"].as_object().unwrap().is_empty(), "{op}: {j}");
+        if op == "chat" {
+            chat_ops = f(&j, "ops");
+        }
+    }
+    // The chat load went through the same total order as `chat send`.
+    let out = c.dsh(&["--json", "-c", "chat check"]);
+    let j = json_line(&out);
+    for n in j["nodes"].as_array().unwrap() {
+        let count = f(n, "count");
+        assert!((chat_ops..=100.0).contains(&count) && n["gaps"] == 0, "{chat_ops} sends acknowledged: {j}");
+    }
+}

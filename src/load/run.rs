@@ -22,11 +22,15 @@ pub async fn run(backend: Backend, spec: LoadSpec, rec: Arc<Recorder>) -> Result
     let pad: Arc<str> = "x".repeat(spec.value_size).into();
     let schedule = Schedule::new(rec.started(), spec.count, spec.duration, spec.rate);
     let ledger = spec.verify.then(|| Arc::new(Ledger::default()));
+    // Names this run to the cluster (lock owners, chat ids): different from any earlier run.
+    let run_id = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u32 ^ std::process::id().rotate_left(16));
     let mut tasks = Workers(Vec::with_capacity(spec.concurrency));
     for worker in 0..spec.concurrency {
         let (next, pad, spec, schedule, rec) = (next.clone(), pad.clone(), spec.clone(), schedule.clone(), rec.clone());
         let ledger = ledger.clone();
-        let mut conn = Conn::new(&backend, worker);
+        let mut conn = Conn::new(&backend, worker, run_id);
         tasks.0.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);

@@ -87,13 +87,6 @@ impl LoadSpec {
                 return Err(Error::usage("load --etcd: only put, get and mixed, without --verify"));
             }
         }
-        if matches!(self.op, LoadOp::Chat | LoadOp::Lock | LoadOp::Queue) {
-            return Err(Error::usage(format!(
-                "load {}: this cluster version has no {} requests yet (available: put, get, mixed)",
-                self.op.name(),
-                self.op.name()
-            )));
-        }
         Ok(())
     }
 
@@ -132,31 +125,52 @@ pub struct Done {
 
 /// One worker's way to the backend: dsh shares the client; etcd needs a connection per worker.
 pub enum Conn {
-    Dsh(Arc<Client>),
+    Dsh(Arc<Client>, Worker),
     Etcd(super::etcd::EtcdConn),
 }
 
+/// Who a dsh worker is to the cluster: lock owners and chat message ids must not collide
+/// between workers, nor with an earlier run (chat ids are deduplicated by the cluster).
+pub struct Worker {
+    owner: String,
+    /// High half: this run; low half: the operation number.
+    chat_base: u64,
+}
+
+/// Lock leases outlive a failed release by this much; a wait for a lock gives up after this.
+const LOCK_TTL_MS: u64 = 10_000;
+const LOCK_WAIT_MS: u64 = 5_000;
+/// A popped job not acked within this is delivered again.
+const QUEUE_VISIBILITY_MS: u64 = 30_000;
+
 impl Conn {
-    pub fn new(backend: &Backend, worker: usize) -> Self {
+    pub fn new(backend: &Backend, worker: usize, run: u32) -> Self {
         match backend {
-            Backend::Dsh(c) => Conn::Dsh(c.clone()),
+            Backend::Dsh(c) => Conn::Dsh(
+                c.clone(),
+                Worker { owner: format!("load-{run:08x}-{worker}"), chat_base: (run as u64) << 32 },
+            ),
             Backend::Etcd(e) => Conn::Etcd(e.connection(worker)),
         }
     }
 
-    /// Runs operation `i`.
+    /// Runs operation `i`: one request, or for `lock` (acquire, release) and `queue` (push,
+    /// pop, ack) the whole cycle, timed as one operation.
     pub async fn op(&mut self, spec: &LoadSpec, i: u64, pad: &str) -> Result<Done> {
         let write = match spec.op {
             LoadOp::Put => true,
             LoadOp::Get => false,
             LoadOp::Mixed => i.is_multiple_of(2),
             LoadOp::Chat | LoadOp::Lock | LoadOp::Queue => {
-                return Err(Error::usage(format!("load {}: not available", spec.op.name())))
+                let Conn::Dsh(client, w) = self else {
+                    return Err(Error::usage(format!("load {} --etcd: etcd has no such operation", spec.op.name())));
+                };
+                return systems(client, w, spec, i, pad).await;
             }
         };
         let key = spec.key(i);
         match self {
-            Conn::Dsh(client) => {
+            Conn::Dsh(client, _) => {
                 if write {
                     let value = spec.value(i, pad);
                     // Only `--verify` needs the key and value after the call: copy them only then.
@@ -181,5 +195,69 @@ impl Conn {
                 Ok(Done { node: None, ack: None })
             }
         }
+    }
+}
+
+/// Chat, lock and queue operations (SPEC §3's replicated systems).
+async fn systems(client: &Client, w: &Worker, spec: &LoadSpec, i: u64, pad: &str) -> Result<Done> {
+    let unexpected = |r: Response| Error::internal(format!("load {}: unexpected reply {r:?}", spec.op.name()));
+    match spec.op {
+        LoadOp::Chat => {
+            let req = Request::ChatSend {
+                id: w.chat_base | (i & 0xffff_ffff),
+                from: w.owner.clone(),
+                text: spec.value(i, pad),
+            };
+            let s = client.call(Target::Leader, req).await?;
+            match s.value {
+                Response::ChatSent { .. } => Ok(Done { node: Some(s.node), ack: None }),
+                other => Err(unexpected(other)),
+            }
+        }
+        LoadOp::Lock => {
+            let name = format!("load:{}", i % spec.keys);
+            let req = Request::LockAcquire {
+                name: name.clone(),
+                owner: w.owner.clone(),
+                shared: false,
+                ttl_ms: LOCK_TTL_MS,
+                wait_ms: LOCK_WAIT_MS,
+                queue: false,
+            };
+            let wait = std::time::Duration::from_millis(LOCK_WAIT_MS);
+            let s = client.call_within(Target::Leader, req, client.timeout() + wait).await?;
+            if !matches!(s.value, Response::LockGranted { .. }) {
+                return Err(unexpected(s.value));
+            }
+            let s = client.call(Target::Leader, Request::LockRelease { name, owner: w.owner.clone() }).await?;
+            match s.value {
+                Response::LockReleased { .. } => Ok(Done { node: Some(s.node), ack: None }),
+                other => Err(unexpected(other)),
+            }
+        }
+        LoadOp::Queue => {
+            let queue = "load".to_string();
+            let s = client
+                .call(Target::Leader, Request::QueuePush { queue: queue.clone(), item: spec.value(i, pad) })
+                .await?;
+            if !matches!(s.value, Response::QueuePushed { .. }) {
+                return Err(unexpected(s.value));
+            }
+            let pop = Request::QueuePop { queue: queue.clone(), visibility_ms: QUEUE_VISIBILITY_MS };
+            let s = client.call(Target::Leader, pop).await?;
+            // Another worker may have taken every ready job, this one's included: the cycle
+            // then ends at the pop.
+            let id = match s.value {
+                Response::QueueItem(Some(item)) => item.id,
+                Response::QueueItem(None) => return Ok(Done { node: Some(s.node), ack: None }),
+                other => return Err(unexpected(other)),
+            };
+            let s = client.call(Target::Leader, Request::QueueAck { queue, id }).await?;
+            match s.value {
+                Response::QueueAcked { .. } => Ok(Done { node: Some(s.node), ack: None }),
+                other => Err(unexpected(other)),
+            }
+        }
+        LoadOp::Put | LoadOp::Get | LoadOp::Mixed => Err(Error::internal("not a chat, lock or queue operation")),
     }
 }

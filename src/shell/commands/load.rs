@@ -20,7 +20,11 @@ pub fn specs() -> Vec<Spec> {
         Spec {
             name: "load",
             params: &[
-                Param { name: "op", kind: Pos, help: "put, get, mixed (alternating put/get), chat, lock or queue" },
+                Param {
+                    name: "op",
+                    kind: Pos,
+                    help: "put, get, mixed (alternating put/get), chat (send), lock (acquire+release) or queue (push+pop+ack)",
+                },
                 Param { name: "count", kind: Flag("N"), help: "operations to run (default 1000 unless --duration)" },
                 Param { name: "duration", kind: Flag("D"), help: "run for this long instead of a count" },
                 Param {
