@@ -160,8 +160,14 @@ impl Session {
             }
         });
         match outcome {
-            Some(Ok(out)) if !out.text.is_empty() => println!("{}", out.text),
-            Some(Ok(_)) => {}
+            Some(Ok(out)) => {
+                if !out.text.is_empty() {
+                    println!("{}", out.text);
+                }
+                if let Some(e) = &out.failure {
+                    print_error(e);
+                }
+            }
             Some(Err(e)) => print_error(&e),
             None => eprintln!("^C cancelled"),
         }
