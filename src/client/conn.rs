@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 const PROBE_AFTER: Duration = Duration::from_millis(60);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(120);
+/// For a request pinned to one node there is nowhere else to go, so only a node that is
+/// really gone (not merely busy) should cut it short.
+const PINNED_PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
 /// A node that just failed is tried last for this long.
 const SUSPECT_FOR: Duration = Duration::from_secs(2);
 
@@ -123,7 +126,8 @@ impl Client {
                 if left.is_zero() {
                     return Err(self.give_up(last_err, timeout));
                 }
-                match self.attempt(id, &request, left).await {
+                let probe = if target == Target::Leader { PROBE_TIMEOUT } else { PINNED_PROBE_TIMEOUT };
+                match self.attempt(id, &request, left, probe).await {
                     // A leader cut off from the majority says so at once; another node may
                     // already follow a newer leader.
                     Ok(Reply { result: Err(e), .. }) if e.kind == ErrorKind::NoQuorum && target == Target::Leader => {
@@ -167,7 +171,7 @@ impl Client {
 
     /// One node, one try. Transport failures come back as `Err`; a node's own verdict (even an
     /// error) comes back as `Ok(Reply)`.
-    async fn attempt(&self, id: NodeId, request: &Request, left: Duration) -> Result<Reply> {
+    async fn attempt(&self, id: NodeId, request: &Request, left: Duration, probe: Duration) -> Result<Reply> {
         let peer = self.peer(id)?;
         let env = Envelope { timeout_ms: left.as_millis().min(u32::MAX as u128) as u32, request: request.clone() };
         let call = async {
@@ -180,7 +184,7 @@ impl Client {
         };
         tokio::select! {
             r = call => r,
-            e = watchdog(peer) => {
+            e = watchdog(peer, probe) => {
                 peer.reset().await;
                 Err(e)
             }
@@ -230,11 +234,11 @@ impl Client {
 }
 
 /// Resolves when the node stops answering pings.
-async fn watchdog(peer: &Peer) -> Error {
+async fn watchdog(peer: &Peer, timeout: Duration) -> Error {
     tokio::time::sleep(PROBE_AFTER).await;
     loop {
-        let ping = Envelope { timeout_ms: PROBE_TIMEOUT.as_millis() as u32, request: Request::Ping };
-        match tokio::time::timeout(PROBE_TIMEOUT, peer.call::<_, Reply>(&ping)).await {
+        let ping = Envelope { timeout_ms: timeout.as_millis() as u32, request: Request::Ping };
+        match tokio::time::timeout(timeout, peer.call::<_, Reply>(&ping)).await {
             Ok(Ok(_)) => tokio::time::sleep(PROBE_AFTER).await,
             Ok(Err(e)) => return e,
             Err(_) => return Error::unreachable(format!("{} stopped answering", peer.addr())),
