@@ -91,7 +91,8 @@ fn describe(path: &Path) -> Plugin {
         has_tick: false,
         broken: None,
     };
-    let engine = Engine::new();
+    let mut engine = Engine::new();
+    engine.set_max_expr_depths(128, 64);
     let ast = match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|src| {
         engine.compile(&src).map_err(|e| format!("does not parse: {e}"))
     }) {

@@ -1,6 +1,7 @@
 //! A plugin's Rhai engine: every dsh command (through the same `Ctx` and client as the shell,
 //! never `node`), the presenter's helpers, and the plugin's own: `check(cond, what)` records an
-//! invariant check in the scenario's stats, `count(name, n)` bumps a live counter. In the
+//! invariant check in the scenario's stats, `count(name, n)` bumps a live counter, `fail(why)` counts an error without ending the tick
+//! (so a tick can keep its state when one operation of several failed). In the
 //! background nothing is printed (the presenter is typing): `say` only remembers its text.
 
 use super::runner::Stats;
@@ -33,6 +34,8 @@ pub(super) fn plugin_engine(
     engine.register_fn("count", move |name: &str, n: INT| s.count(name, n));
     let s = stats.clone();
     engine.register_fn("count", move |name: &str| s.count(name, 1));
+    let s = stats.clone();
+    engine.register_fn("fail", move |what: Dynamic| s.error(what.to_string()));
     let s = stats.clone();
     engine.register_fn("say", move |text: Dynamic| {
         if live {

@@ -124,7 +124,7 @@ impl Stats {
         }
     }
 
-    fn error(&self, e: String) {
+    pub(super) fn error(&self, e: String) {
         let mut i = self.lock();
         i.errors += 1;
         i.last_error = Some(e);
