@@ -143,6 +143,11 @@ impl Plugin {
             let Some((k, v)) = w.split_once('=') else {
                 return Err(Error::usage(format!("scenario {}: `{w}` is not key=value", self.name)));
             };
+            // A foreground run of a plugin with only `tick` lasts `duration`, declared or not.
+            if k == "duration" && !self.params.iter().any(|(n, _)| n == k) {
+                opts.insert(k.into(), Dynamic::from(v.to_string()));
+                continue;
+            }
             let Some((_, default)) = self.params.iter().find(|(name, _)| name == k) else {
                 let known: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
                 return Err(Error::usage(format!(

@@ -118,11 +118,13 @@ async fn stop(ctx: &Ctx, a: &Args) -> Result<Output> {
         .collect();
     let text = if lines.is_empty() { "no scenario was started".into() } else { lines.join("\n") };
     let all: Vec<Value> = snaps.iter().map(to_value).collect();
-    let out = Output::new("scenario stop").field("scenarios", Value::Array(all.clone())).text(text);
     Ok(match (name, snaps.first()) {
-        ("all", _) | (_, None) => out.returns(Value::Array(all)),
-        (_, Some(s)) => out.returns(to_value(s)),
-    })
+        ("all", _) | (_, None) => {
+            Output::new("scenario stop").field("scenarios", Value::Array(all.clone())).returns(Value::Array(all))
+        }
+        (_, Some(s)) => one("scenario stop", s),
+    }
+    .text(text))
 }
 
 async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
