@@ -260,6 +260,27 @@ impl Scenarios {
         Ok(out)
     }
 
+    /// Ends every background scenario now (the shell is leaving): interrupts them mid-tick and
+    /// waits up to two seconds for their threads, so none outlives the runtime it blocks on.
+    pub fn halt(&self) {
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        for b in all.values() {
+            b.stop.store(true, Ordering::Relaxed);
+            b.interrupt.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for b in all.values_mut() {
+            if let Some(t) = b.thread.take() {
+                while !t.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+
     /// Every scenario started in this shell, running or not.
     pub fn status(&self) -> Vec<Snapshot> {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).values().map(|b| b.stats.snapshot()).collect()
