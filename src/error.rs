@@ -20,6 +20,8 @@ pub enum ErrorKind {
     /// A compare-and-swap or similar precondition failed.
     Conflict,
     Deadlock,
+    /// A run finished but broke a limit it was given (`load --max-p99`, `--max-errors`).
+    Threshold,
     /// Refused: bad certificate, malformed or oversized request.
     Denied,
     /// A script failed to parse or run.
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Deadlock => "deadlock",
+            ErrorKind::Threshold => "threshold",
             ErrorKind::Denied => "denied",
             ErrorKind::Script => "script",
             ErrorKind::Internal => "internal",

@@ -116,6 +116,7 @@ fn live_events_print_above_a_half_typed_line() {
     p.exp_string("2/3> ").unwrap();
     std::thread::sleep(Duration::from_millis(150));
     p.send_line("events off").unwrap();
+    p.exp_string("live events stopped").unwrap();
     p.exp_string("2/3> ").unwrap();
     std::thread::sleep(Duration::from_millis(150));
     p.send_control('d').unwrap();

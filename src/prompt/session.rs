@@ -91,7 +91,9 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
             }
         }
     }
-    s.live_events(&mut rl, false);
+    if let Some(task) = s.live_events.take() {
+        task.abort();
+    }
     0
 }
 
@@ -115,6 +117,7 @@ impl Session {
             task.abort();
         }
         if !on {
+            println!("live events stopped");
             return;
         }
         let mut printer = match rl.create_external_printer() {
@@ -157,8 +160,14 @@ impl Session {
             }
         });
         match outcome {
-            Some(Ok(out)) if !out.text.is_empty() => println!("{}", out.text),
-            Some(Ok(_)) => {}
+            Some(Ok(out)) => {
+                if !out.text.is_empty() {
+                    println!("{}", out.text);
+                }
+                if let Some(e) = &out.failure {
+                    print_error(e);
+                }
+            }
             Some(Err(e)) => print_error(&e),
             None => eprintln!("^C cancelled"),
         }

@@ -104,21 +104,60 @@ fn register(
             engine.register_raw_fn(&name, types, move |_, args| {
                 let mut words: Vec<String> = args[..arity].iter().map(|a| to_word(a)).collect();
                 if with_flags {
-                    let flags = args[arity].clone_cast::<Map>();
-                    for (k, v) in flags {
-                        if v.as_bool() == Ok(true) {
-                            words.push(format!("--{k}"));
-                        } else if v.as_bool() != Ok(false) {
-                            words.push(format!("--{k}={}", to_word(&v)));
-                        }
-                    }
+                    flag_words(spec, args[arity].clone_cast::<Map>(), &mut words);
                 }
-                let out = spec
-                    .parse(&words)
-                    .and_then(|a| handle.block_on(interruptible((spec.run)(&ctx, &a), &stop)))
-                    .map_err(|e| Box::new(EvalAltResult::ErrorRuntime(e.to_string().into(), rhai::Position::NONE)))?;
-                Ok(to_dynamic(&out.rhai_value()))
+                call(spec, &ctx, &handle, &stop, &words)
             });
         }
     }
+    // `load(#{op: "put", count: 1000})`: one map naming the positionals too, so a call reads
+    // as a set of options. Without this overload the map would bind to `op` as a word.
+    if required > 0 {
+        engine.register_raw_fn(&name, [TypeId::of::<Map>()], move |_, args| {
+            let mut map = args[0].clone_cast::<Map>();
+            let mut words = Vec::new();
+            for p in spec.positionals() {
+                match map.remove(p.name) {
+                    Some(v) => words.push(to_word(&v)),
+                    None => break,
+                }
+            }
+            flag_words(spec, map, &mut words);
+            call(spec, &ctx, &handle, &interrupted, &words)
+        });
+    }
+}
+
+/// Flags from a Rhai map: `#{via: "n2", stale: true}`. `value_size` names `--value-size`, since
+/// a dash is not allowed in an unquoted map key.
+fn flag_words(spec: &Spec, flags: Map, words: &mut Vec<String>) {
+    for (k, v) in flags {
+        let name = match spec.flags().find(|p| p.name == k.as_str() || p.name == k.replace('_', "-")) {
+            Some(p) => p.name.to_string(),
+            None => k.to_string(),
+        };
+        if v.as_bool() == Ok(true) {
+            words.push(format!("--{name}"));
+        } else if v.as_bool() != Ok(false) {
+            words.push(format!("--{name}={}", to_word(&v)));
+        }
+    }
+}
+
+fn call(
+    spec: &'static Spec,
+    ctx: &Ctx,
+    handle: &tokio::runtime::Handle,
+    stop: &AtomicBool,
+    words: &[String],
+) -> Result<Dynamic, Box<EvalAltResult>> {
+    let fail =
+        |e: crate::error::Error| Box::new(EvalAltResult::ErrorRuntime(e.to_string().into(), rhai::Position::NONE));
+    let out =
+        spec.parse(words).and_then(|a| handle.block_on(interruptible((spec.run)(ctx, &a), stop))).map_err(fail)?;
+    // A run whose results break a threshold fails the script as any failed command does.
+    if let Some(e) = out.failure {
+        return Err(fail(e));
+    }
+    Ok(to_dynamic(&out.rhai_value()))
 }

@@ -23,13 +23,33 @@ pub async fn run_lines(ctx: &Ctx, lines: impl IntoIterator<Item = String>, json:
             if line.starts_with('#') {
                 continue;
             }
-            match run_line(ctx, &line).await {
+            let outcome = run_line(ctx, &line).await;
+            // Results that come with a failure are shown, then the failure counts like an error.
+            let outcome = match outcome {
+                Ok(mut out) if out.failure.is_some() => {
+                    if json {
+                        println!("{}", out.to_json());
+                    } else if !out.text.is_empty() {
+                        println!("{}", out.text);
+                    }
+                    let e = out.failure.take().expect("checked");
+                    if !json {
+                        report(&line, &e, false);
+                    }
+                    Err((e, true))
+                }
+                Ok(out) => Ok(out),
+                Err(e) => Err((e, false)),
+            };
+            match outcome {
                 Ok(out) if out.cmd == "exit" => return status,
                 Ok(out) if json => println!("{}", out.to_json()),
                 Ok(out) if out.text.is_empty() => {}
                 Ok(out) => println!("{}", out.text),
-                Err(e) => {
-                    report(&line, &e, json);
+                Err((e, shown)) => {
+                    if !shown {
+                        report(&line, &e, json);
+                    }
                     if status == 0 {
                         status = exit_status(&e);
                     }

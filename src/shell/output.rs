@@ -13,11 +13,14 @@ pub struct Output {
     pub text: String,
     /// What a Rhai call returns when it is not the whole field map (`get` returns the value).
     pub value: Option<Value>,
+    /// The command ran and has results to show, yet failed (a `load` threshold broke): the
+    /// results are still printed, then this error, and the exit status is non-zero.
+    pub failure: Option<Error>,
 }
 
 impl Output {
     pub fn new(cmd: &str) -> Self {
-        Output { cmd: cmd.to_string(), fields: Map::new(), text: String::new(), value: None }
+        Output { cmd: cmd.to_string(), fields: Map::new(), text: String::new(), value: None, failure: None }
     }
 
     pub fn field(mut self, name: &str, v: impl Into<Value>) -> Self {
@@ -35,11 +38,19 @@ impl Output {
         self
     }
 
-    /// `{"cmd": "put", "ok": true, ...fields}`
+    pub fn fail(mut self, e: Error) -> Self {
+        self.failure = Some(e);
+        self
+    }
+
+    /// `{"cmd": "put", "ok": true, ...fields}`; a failed run with results also carries `error`.
     pub fn to_json(&self) -> String {
         let mut m = Map::new();
         m.insert("cmd".into(), self.cmd.clone().into());
-        m.insert("ok".into(), true.into());
+        m.insert("ok".into(), self.failure.is_none().into());
+        if let Some(e) = &self.failure {
+            m.insert("error".into(), serde_json::json!({"kind": e.kind.as_str(), "message": e.message}));
+        }
         m.extend(self.fields.clone());
         Value::Object(m).to_string()
     }
