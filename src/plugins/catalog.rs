@@ -93,9 +93,10 @@ fn describe(path: &Path) -> Plugin {
     };
     let mut engine = Engine::new();
     engine.set_max_expr_depths(128, 64);
-    let ast = match std::fs::read_to_string(path).map_err(|e| e.to_string()).and_then(|src| {
-        engine.compile(&src).map_err(|e| format!("does not parse: {e}"))
-    }) {
+    let ast = match std::fs::read_to_string(path)
+        .map_err(|e| e.to_string())
+        .and_then(|src| engine.compile(&src).map_err(|e| format!("does not parse: {e}")))
+    {
         Ok(ast) => ast,
         Err(e) => {
             p.about = format!("✗ {e}");

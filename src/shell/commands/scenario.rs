@@ -98,7 +98,8 @@ async fn run(ctx: &Ctx, a: &Args) -> Result<Output> {
 
 async fn start(ctx: &Ctx, a: &Args) -> Result<Output> {
     let snap = ctx.scenarios.start(ctx, a.req("name")?, &words(a))?;
-    let text = format!("scenario {} started in the background ({}); `scenario status` shows it", snap.name, snap.options);
+    let text =
+        format!("scenario {} started in the background ({}); `scenario status` shows it", snap.name, snap.options);
     Ok(one("scenario start", &snap).text(text))
 }
 
@@ -151,7 +152,10 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
         table(ctx.style, &["scenario", "state", "uptime", "ops", "ops/s", "errors", "counters", "invariant"], rows)
     };
     let all: Vec<Value> = snaps.iter().map(to_value).collect();
-    Ok(Output::new("scenario status").field("scenarios", Value::Array(all.clone())).text(text).returns(Value::Array(all)))
+    Ok(Output::new("scenario status")
+        .field("scenarios", Value::Array(all.clone()))
+        .text(text)
+        .returns(Value::Array(all)))
 }
 
 fn to_value(s: &Snapshot) -> Value {
