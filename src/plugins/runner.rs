@@ -223,7 +223,8 @@ impl Scenarios {
     /// `scenario stop NAME|all`: asks between ticks, waits for `stop(state)` to finish; a
     /// scenario still running after 3 s is interrupted.
     pub async fn stop(&self, name: &str) -> Result<Vec<Snapshot>> {
-        let targets: Vec<(Arc<Stats>, Arc<AtomicBool>, Arc<AtomicBool>, Option<JoinHandle<()>>)> = {
+        type Target = (Arc<Stats>, Arc<AtomicBool>, Arc<AtomicBool>, Option<JoinHandle<()>>);
+        let targets: Vec<Target> = {
             let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
             if name != "all" && !all.contains_key(name) {
                 let names: Vec<&String> = all.keys().collect();

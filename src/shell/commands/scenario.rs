@@ -174,6 +174,7 @@ fn one(cmd: &str, s: &Snapshot) -> Output {
 fn invariant(s: &Snapshot) -> String {
     match s.held {
         None => "no check yet".into(),
+        Some(true) if s.checks_passed == 1 => "✓ held (1 check)".into(),
         Some(true) => format!("✓ held ({} checks)", s.checks_passed),
         Some(false) => format!("✗ broken: {}", s.failures.join("; ")),
     }
