@@ -6,6 +6,7 @@ pub mod error;
 pub mod load;
 pub mod net;
 pub mod node;
+pub mod plugins;
 pub mod prompt;
 pub mod proto;
 pub mod script;

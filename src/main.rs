@@ -345,7 +345,8 @@ fn with_cluster(
     }
     drop(lock);
     let ctx = Arc::new(Ctx::new(client, style(g), local, !g.json && !g.quiet));
-    let code = f(ctx, rt.handle().clone());
+    let code = f(ctx.clone(), rt.handle().clone());
+    ctx.scenarios.halt();
     rt.shutdown_timeout(Duration::from_millis(200));
     drop(ephemeral);
     code

@@ -27,3 +27,22 @@ pub fn to_word(d: &Dynamic) -> String {
         d.to_string()
     }
 }
+
+/// A Rhai value as JSON: maps and arrays recursively, `()` as null, anything else as its text.
+pub fn to_json(d: &Dynamic) -> Value {
+    if d.is_unit() {
+        Value::Null
+    } else if let Ok(b) = d.as_bool() {
+        Value::Bool(b)
+    } else if let Ok(i) = d.as_int() {
+        Value::from(i)
+    } else if let Ok(f) = d.as_float() {
+        serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)
+    } else if let Some(a) = d.read_lock::<Array>() {
+        Value::Array(a.iter().map(to_json).collect())
+    } else if let Some(m) = d.read_lock::<Map>() {
+        Value::Object(m.iter().map(|(k, v)| (k.to_string(), to_json(v))).collect())
+    } else {
+        Value::String(d.to_string())
+    }
+}

@@ -7,5 +7,7 @@ mod convert;
 mod engine;
 mod story;
 
+pub use convert::{to_dynamic, to_json};
 pub use engine::build_engine;
+pub(crate) use story::register_plugin_helpers;
 pub use story::{prompt_engine, run_story, StoryOptions};

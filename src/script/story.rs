@@ -236,3 +236,17 @@ impl SplitMix {
         z ^ (z >> 31)
     }
 }
+
+/// The presenter's helpers for a plugin's engine (`sleep`, `rand_int`, `now_ms`, …), at normal
+/// speed and never waiting at `pause`; `plugins` then replaces `check`, `say` and friends.
+pub(crate) fn register_plugin_helpers(
+    engine: &mut rhai::Engine,
+    ctx: Arc<Ctx>,
+    handle: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+    seed: u64,
+) {
+    let opts = StoryOptions { no_pause: true, seed, speed: 1.0, notes: false };
+    let style = ctx.style;
+    register_helpers(engine, &opts, style, Arc::default(), stop, (ctx, handle));
+}

@@ -18,9 +18,12 @@ pub struct Ctx {
     pub live: bool,
     /// This shell's coherent cache (`cache get`).
     pub cache: Cache,
+    /// Scenarios started from this shell (`scenario start`), shared with every `background()`.
+    pub scenarios: Arc<crate::plugins::Scenarios>,
 }
 
 /// The local cluster's processes, for the fault commands.
+#[derive(Clone)]
 pub struct Local {
     pub cluster: LocalCluster,
     /// Ephemeral nodes die with this process; restarted ones must too.
@@ -29,7 +32,20 @@ pub struct Local {
 
 impl Ctx {
     pub fn new(client: Arc<Client>, style: Style, local: Option<Local>, live: bool) -> Self {
-        Ctx { cache: Cache::new(client.clone()), client, style, local, live }
+        Ctx { cache: Cache::new(client.clone()), client, style, local, live, scenarios: Arc::default() }
+    }
+
+    /// A context for a script on another thread (a scenario): the same client, processes and
+    /// scenarios, its own cache, and nothing printed live.
+    pub fn background(&self) -> Ctx {
+        Ctx {
+            cache: Cache::new(self.client.clone()),
+            client: self.client.clone(),
+            style: self.style,
+            local: self.local.clone(),
+            live: false,
+            scenarios: self.scenarios.clone(),
+        }
     }
 
     /// Acts on a node process: directly when this machine runs the local cluster, otherwise

@@ -13,6 +13,7 @@ mod metrics;
 mod network;
 mod present;
 mod queues;
+mod scenario;
 
 pub use locks::default_owner;
 
@@ -35,6 +36,7 @@ pub fn all() -> &'static [Spec] {
             .chain(events::specs())
             .chain(metrics::specs())
             .chain(load::specs())
+            .chain(scenario::specs())
             .chain(present::specs())
             .collect()
     })

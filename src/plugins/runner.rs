@@ -1,0 +1,425 @@
+//! Running scenarios. A foreground run (`scenario run`) calls the plugin's `run(opts)` — or,
+//! for a plugin with only `tick`, ticks it for `duration` — on its own thread and waits. A
+//! background run (`scenario start`) gets its own thread and its own engine: `start(opts)`
+//! makes the state, `tick(state)` runs again and again (paced by a `rate` option, in ticks per
+//! second) and returns the next state, `stop(state)` checks the invariant at the end. A failed
+//! tick is counted as an error and the scenario carries on, so traffic keeps flowing through
+//! crashes and partitions. `stop` asks between ticks (a tick is never cut in half, so an
+//! invariant is not broken by stopping) and interrupts only a scenario that does not stop.
+//! This file owns the stats `scenario status` shows; it must not print anything itself.
+
+use super::catalog::{find, Plugin};
+use super::engine::plugin_engine;
+use crate::error::{Error, ErrorKind, Result};
+use crate::shell::Ctx;
+use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope, AST};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// The window `ops_per_sec` is measured over.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
+
+/// What one scenario has done so far; shared between its thread and the shell.
+pub struct Stats {
+    name: String,
+    options: String,
+    started: Instant,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    ops: u64,
+    errors: u64,
+    last_error: Option<String>,
+    counters: BTreeMap<String, i64>,
+    passed: u64,
+    failed: u64,
+    failures: Vec<String>,
+    recent: VecDeque<Instant>,
+    running: bool,
+    stop_asked: Option<Instant>,
+    stopped_in_ms: Option<u64>,
+    ended: Option<Instant>,
+    result: Value,
+    said: Option<String>,
+}
+
+/// A scenario's stats at one moment: the rows of `scenario status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub name: String,
+    pub options: String,
+    pub running: bool,
+    pub uptime_ms: u64,
+    /// Ticks (or foreground runs) completed.
+    pub ops: u64,
+    /// Over the last few seconds.
+    pub ops_per_sec: f64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    pub counters: BTreeMap<String, i64>,
+    pub checks_passed: u64,
+    pub checks_failed: u64,
+    pub failures: Vec<String>,
+    /// Every invariant check held; `None` before the first check.
+    pub held: Option<bool>,
+    /// From asking the scenario to stop until its last tick ended.
+    pub stopped_in_ms: Option<u64>,
+    /// What `run` or `stop` returned.
+    pub result: Value,
+    pub last_said: Option<String>,
+}
+
+impl Stats {
+    fn new(name: &str, options: String, running: bool) -> Arc<Self> {
+        let inner = Inner { running, ..Default::default() };
+        Arc::new(Stats { name: name.into(), options, started: Instant::now(), inner: Mutex::new(inner) })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(super) fn check(&self, ok: bool, what: &str) {
+        let mut i = self.lock();
+        if ok {
+            i.passed += 1;
+        } else {
+            i.failed += 1;
+            if i.failures.len() < 20 {
+                i.failures.push(what.to_string());
+            }
+        }
+    }
+
+    pub(super) fn count(&self, name: &str, n: rhai::INT) {
+        *self.lock().counters.entry(name.to_string()).or_default() += n;
+    }
+
+    pub(super) fn said(&self, text: String) {
+        self.lock().said = Some(text);
+    }
+
+    fn tick(&self, outcome: std::result::Result<(), String>) {
+        let mut i = self.lock();
+        match outcome {
+            Ok(()) => {
+                i.ops += 1;
+                let now = Instant::now();
+                i.recent.push_back(now);
+                while i.recent.front().is_some_and(|t| now.duration_since(*t) > RATE_WINDOW) {
+                    i.recent.pop_front();
+                }
+            }
+            Err(e) => {
+                i.errors += 1;
+                i.last_error = Some(e);
+            }
+        }
+    }
+
+    pub(super) fn error(&self, e: String) {
+        let mut i = self.lock();
+        i.errors += 1;
+        i.last_error = Some(e);
+    }
+
+    fn traffic_ended(&self) {
+        let mut i = self.lock();
+        i.stopped_in_ms = i.stop_asked.map(|t| t.elapsed().as_millis() as u64);
+    }
+
+    fn finish(&self, result: Value) {
+        let mut i = self.lock();
+        i.result = result;
+        i.running = false;
+        i.ended = Some(Instant::now());
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let i = self.lock();
+        let until = i.ended.unwrap_or_else(Instant::now);
+        let uptime = until.duration_since(self.started);
+        let window = uptime.min(RATE_WINDOW).as_secs_f64();
+        let recent = i.recent.iter().filter(|t| until.duration_since(**t) <= RATE_WINDOW).count();
+        let ops_per_sec = if !i.running || window < 0.2 { 0.0 } else { (recent as f64 / window * 10.0).round() / 10.0 };
+        Snapshot {
+            name: self.name.clone(),
+            options: self.options.clone(),
+            running: i.running,
+            uptime_ms: uptime.as_millis() as u64,
+            ops: i.ops,
+            ops_per_sec,
+            errors: i.errors,
+            last_error: i.last_error.clone(),
+            counters: i.counters.clone(),
+            checks_passed: i.passed,
+            checks_failed: i.failed,
+            failures: i.failures.clone(),
+            held: (i.passed + i.failed > 0).then_some(i.failed == 0),
+            stopped_in_ms: i.stopped_in_ms,
+            result: i.result.clone(),
+            last_said: i.said.clone(),
+        }
+    }
+}
+
+struct Background {
+    stats: Arc<Stats>,
+    stop: Arc<AtomicBool>,
+    interrupt: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// The scenarios this shell has started, running or stopped (stopped ones stay for `status`
+/// until started again).
+#[derive(Default)]
+pub struct Scenarios {
+    all: Mutex<BTreeMap<String, Background>>,
+}
+
+impl Scenarios {
+    /// `scenario start NAME key=value…`: returns once the thread runs.
+    pub fn start(&self, ctx: &Ctx, name: &str, words: &[String]) -> Result<Snapshot> {
+        let plugin = find(name)?;
+        if !plugin.has_tick {
+            return Err(Error::usage(format!(
+                "scenario {name} has no tick(state), so it cannot run in the background; try `scenario run {name}`"
+            )));
+        }
+        let opts = plugin.options(words)?;
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        if all.get(&plugin.name).is_some_and(|b| b.stats.lock().running) {
+            return Err(Error::usage(format!("scenario {} is already running", plugin.name)));
+        }
+        let stats = Stats::new(&plugin.name, options_line(&opts), true);
+        let (stop, interrupt) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let bg_ctx = Arc::new(ctx.background());
+        let handle = tokio::runtime::Handle::current();
+        let (s, st, int) = (stats.clone(), stop.clone(), interrupt.clone());
+        let key = plugin.name.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("scenario-{}", plugin.name))
+            .spawn(move || {
+                let engine = plugin_engine(bg_ctx, handle, int.clone(), s.clone(), false);
+                let result = drive(&engine, &plugin, opts, &s, &st, None);
+                s.finish(result.unwrap_or_else(|e| {
+                    s.error(e);
+                    Value::Null
+                }));
+            })
+            .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
+        let snap = stats.snapshot();
+        all.insert(key, Background { stats, stop, interrupt, thread: Some(thread) });
+        Ok(snap)
+    }
+
+    /// `scenario stop NAME|all`: asks between ticks, waits for `stop(state)` to finish; a
+    /// scenario still running after 3 s is interrupted.
+    pub async fn stop(&self, name: &str) -> Result<Vec<Snapshot>> {
+        type Target = (Arc<Stats>, Arc<AtomicBool>, Arc<AtomicBool>, Option<JoinHandle<()>>);
+        let targets: Vec<Target> = {
+            let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+            if name != "all" && !all.contains_key(name) {
+                let names: Vec<&String> = all.keys().collect();
+                return Err(Error::usage(format!("scenario {name} was not started (started: {names:?})")));
+            }
+            all.iter_mut()
+                .filter(|(n, _)| name == "all" || *n == name)
+                .map(|(_, b)| (b.stats.clone(), b.stop.clone(), b.interrupt.clone(), b.thread.take()))
+                .collect()
+        };
+        for (stats, stop, _, thread) in &targets {
+            if thread.is_some() {
+                stats.lock().stop_asked = Some(Instant::now());
+                stop.store(true, Ordering::Relaxed);
+            }
+        }
+        let asked = Instant::now();
+        let mut out = Vec::new();
+        for (stats, _, interrupt, thread) in targets {
+            if let Some(thread) = thread {
+                while !thread.is_finished() {
+                    if asked.elapsed() > Duration::from_secs(3) {
+                        interrupt.store(true, Ordering::Relaxed);
+                    }
+                    if asked.elapsed() > Duration::from_secs(10) {
+                        return Err(Error::new(ErrorKind::Timeout, format!("scenario {} did not stop", stats.name)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                let _ = thread.join();
+            }
+            out.push(stats.snapshot());
+        }
+        Ok(out)
+    }
+
+    /// Ends every background scenario now (the shell is leaving): interrupts them mid-tick and
+    /// waits up to two seconds for their threads, so none outlives the runtime it blocks on.
+    pub fn halt(&self) {
+        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        for b in all.values() {
+            b.stop.store(true, Ordering::Relaxed);
+            b.interrupt.store(true, Ordering::Relaxed);
+        }
+        let deadline = Instant::now() + Duration::from_secs(2);
+        for b in all.values_mut() {
+            if let Some(t) = b.thread.take() {
+                while !t.is_finished() && Instant::now() < deadline {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                if t.is_finished() {
+                    let _ = t.join();
+                }
+            }
+        }
+    }
+
+    /// Every scenario started in this shell, running or not.
+    pub fn status(&self) -> Vec<Snapshot> {
+        self.all.lock().unwrap_or_else(|e| e.into_inner()).values().map(|b| b.stats.snapshot()).collect()
+    }
+
+    /// `scenario run NAME key=value…` in the foreground; `live` prints the plugin's narration
+    /// and checks as they happen.
+    pub async fn run(&self, ctx: &Ctx, name: &str, words: &[String]) -> Result<Snapshot> {
+        let plugin = find(name)?;
+        let opts = plugin.options(words)?;
+        let stats = Stats::new(&plugin.name, options_line(&opts), true);
+        let interrupt = Arc::new(AtomicBool::new(false));
+        // Dropping the command (Ctrl-C at the prompt) interrupts the script.
+        struct OnDrop(Arc<AtomicBool>);
+        impl Drop for OnDrop {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::Relaxed);
+            }
+        }
+        let _guard = OnDrop(interrupt.clone());
+        let (bg_ctx, handle, live) = (Arc::new(ctx.background()), tokio::runtime::Handle::current(), ctx.live);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let s = stats.clone();
+        std::thread::Builder::new()
+            .name(format!("scenario-run-{}", plugin.name))
+            .spawn(move || {
+                let engine = plugin_engine(bg_ctx, handle, interrupt.clone(), s.clone(), live);
+                let never = AtomicBool::new(false);
+                let deadline = Instant::now() + duration_opt(&opts);
+                let _ = tx.send(drive(&engine, &plugin, opts, &s, &never, Some(deadline)));
+            })
+            .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
+        let result = rx.await.map_err(|_| Error::internal("the scenario's thread died"))?;
+        let result = result.map_err(|e| Error::new(ErrorKind::Script, format!("scenario {name}: {e}")))?;
+        stats.finish(result);
+        let snap = stats.snapshot();
+        if snap.checks_failed > 0 {
+            return Err(Error::new(
+                ErrorKind::Conflict,
+                format!(
+                    "scenario {name}: {} of {} checks failed: {}",
+                    snap.checks_failed,
+                    snap.checks_passed + snap.checks_failed,
+                    snap.failures.join("; ")
+                ),
+            ));
+        }
+        Ok(snap)
+    }
+}
+
+/// A foreground tick-only run lasts `duration` (default 3 s).
+fn duration_opt(opts: &Map) -> Duration {
+    opts.get("duration")
+        .and_then(|d| crate::shell::spec::parse_duration(&d.to_string()).ok())
+        .unwrap_or(Duration::from_secs(3))
+}
+
+fn options_line(opts: &Map) -> String {
+    opts.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+}
+
+fn message(e: &EvalAltResult) -> String {
+    match e {
+        EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
+        EvalAltResult::ErrorInFunctionCall(f, _, inner, _) => format!("in {f}(): {}", message(inner)),
+        EvalAltResult::ErrorTerminated(..) => "interrupted".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Runs a plugin: `run(opts)` when `deadline` is set and it has one; otherwise start, ticks
+/// until `stop` is set or the deadline passes, then stop. Returns what run or stop returned.
+fn drive(
+    engine: &Engine,
+    plugin: &Plugin,
+    opts: Map,
+    stats: &Stats,
+    stop: &AtomicBool,
+    deadline: Option<Instant>,
+) -> std::result::Result<Value, String> {
+    let source = std::fs::read_to_string(&plugin.path).map_err(|e| format!("{}: {e}", plugin.path.display()))?;
+    let ast: AST = engine.compile(&source).map_err(|e| format!("{}: {e}", plugin.path.display()))?;
+    let mut scope = Scope::new();
+    engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| message(&e))?;
+    let has = |f: &str| ast.iter_functions().any(|d| d.name == f);
+    let call = |scope: &mut Scope, f: &str, arg: Dynamic| {
+        engine
+            .call_fn_with_options::<Dynamic>(CallFnOptions::new().eval_ast(false), scope, &ast, f, (arg,))
+            .map_err(|e| message(&e))
+    };
+    let opts_value = Dynamic::from_map(opts.clone());
+    if deadline.is_some() && has("run") {
+        let r = call(&mut scope, "run", opts_value)?;
+        stats.tick(Ok(()));
+        return Ok(crate::script::to_json(&r));
+    }
+    let mut state = if has("start") { call(&mut scope, "start", opts_value.clone())? } else { opts_value };
+    if state.is_unit() {
+        state = Dynamic::from_map(opts.clone());
+    }
+    let rate = opts.get("rate").and_then(|r| r.as_float().ok().or_else(|| r.as_int().ok().map(|i| i as f64)));
+    let interval = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
+    let over = || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
+    let nap = |until: Instant| {
+        while !over() && Instant::now() < until {
+            std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(20)));
+        }
+    };
+    let mut next = Instant::now();
+    while !over() {
+        match call(&mut scope, "tick", state.clone()) {
+            Ok(v) => {
+                if !v.is_unit() {
+                    state = v;
+                }
+                stats.tick(Ok(()));
+            }
+            Err(e) if e == "interrupted" => return Err(e),
+            Err(e) => {
+                stats.tick(Err(e));
+                // Do not spin while the cluster is unavailable.
+                nap(Instant::now() + Duration::from_millis(100));
+            }
+        }
+        if let Some(every) = interval {
+            next += every;
+            let now = Instant::now();
+            if next + Duration::from_secs(1) < now {
+                next = now;
+            }
+            nap(next);
+        }
+    }
+    stats.traffic_ended();
+    if has("stop") {
+        let r = call(&mut scope, "stop", state)?;
+        return Ok(crate::script::to_json(&r));
+    }
+    Ok(Value::Null)
+}
