@@ -14,30 +14,7 @@ mod network;
 mod present;
 mod queues;
 mod scenario;
+mod table;
 
 pub use locks::default_owner;
-
-use super::spec::Spec;
-
-/// All commands, in the order `help` lists them.
-pub fn all() -> &'static [Spec] {
-    static ALL: std::sync::OnceLock<Vec<Spec>> = std::sync::OnceLock::new();
-    ALL.get_or_init(|| {
-        keys::specs()
-            .into_iter()
-            .chain(cache::specs())
-            .chain(chat::specs())
-            .chain(locks::specs())
-            .chain(queues::specs())
-            .chain(cluster::specs())
-            .chain(faults::specs())
-            .chain(network::specs())
-            .chain(entropy::specs())
-            .chain(events::specs())
-            .chain(metrics::specs())
-            .chain(load::specs())
-            .chain(scenario::specs())
-            .chain(present::specs())
-            .collect()
-    })
-}
+pub use table::all;
