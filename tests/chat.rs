@@ -123,12 +123,7 @@ fn after_every_node_restarts_the_next_message_continues_the_sequence() {
         }
         last
     });
-    for id in 1..=3 {
-        c.kill(id);
-    }
-    for id in 1..=3 {
-        c.restart(id);
-    }
+    c.restart_all();
     rt.block_on(async {
         let client = c.client();
         wait_leader(&client, 3).await;

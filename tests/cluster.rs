@@ -98,12 +98,7 @@ fn every_acknowledged_write_survives_killing_all_nodes() {
     rt.block_on(wait_leader(&client, 3));
     let acked = rt.block_on(write_stream(client.clone(), "d", 300, 8));
     assert_eq!(acked.len(), 300);
-    for id in 1..=3 {
-        c.kill(id);
-    }
-    for id in 1..=3 {
-        c.restart(id);
-    }
+    c.restart_all();
     rt.block_on(async {
         let client = c.client();
         wait_leader(&client, 3).await;

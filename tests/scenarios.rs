@@ -8,54 +8,26 @@ mod common;
 
 use common::*;
 use serde_json::Value;
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{channel, Receiver};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// One `dsh` process fed lines on stdin; with `--json` every line gives one JSON line back.
+/// One `dsh --ephemeral` process fed lines on stdin, with its own `DSH_HOME`.
 struct Shell {
-    child: Child,
-    stdin: ChildStdin,
-    lines: Receiver<String>,
+    sh: PipedShell,
     _home: tempfile::TempDir,
 }
 
 impl Shell {
     fn start(home: tempfile::TempDir) -> Shell {
-        let mut child = Command::new(DSH)
-            .args(["--ephemeral", "--json", "--keep-going"])
-            .env("DSH_HOME", home.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let out = BufReader::new(child.stdout.take().unwrap());
-        let (tx, lines) = channel();
-        std::thread::spawn(move || {
-            for line in out.lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Shell { child, stdin, lines, _home: home }
+        Shell { sh: PipedShell::start(&[std::ffi::OsStr::new("--ephemeral")], home.path()), _home: home }
     }
 
-    /// Sends a command and returns its JSON reply (the cluster is started before the first).
     fn send(&mut self, line: &str) -> Value {
-        writeln!(self.stdin, "{line}").unwrap();
-        self.stdin.flush().unwrap();
-        let reply = self.lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no reply to `{line}`"));
-        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("`{line}` gave `{reply}`: {e}"))
+        self.sh.send(line)
     }
 
     fn ok(&mut self, line: &str) -> Value {
-        let v = self.send(line);
-        assert_eq!(v["ok"], true, "`{line}` failed: {v}");
-        v
+        self.sh.ok(line)
     }
 
     /// The scenario `name` in `scenario status`.
@@ -75,13 +47,6 @@ impl Shell {
             assert!(Instant::now() < deadline, "{why}: ops stuck at {now:?} (from {since:?})");
             std::thread::sleep(Duration::from_millis(200));
         }
-    }
-}
-
-impl Drop for Shell {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -108,6 +108,17 @@ impl TestCluster {
         node.child = Some(cmd.spawn().unwrap());
     }
 
+    /// SIGKILLs every node, then starts them all again on their data.
+    pub fn restart_all(&mut self) {
+        let ids: Vec<u64> = self.nodes.iter().map(|n| n.id).collect();
+        for &id in &ids {
+            self.kill(id);
+        }
+        for id in ids {
+            self.restart(id);
+        }
+    }
+
     /// Runs the dsh binary against this cluster.
     pub fn dsh(&self, args: &[&str]) -> Output {
         Command::new(DSH).arg("--cluster").arg(&self.file).args(args).output().unwrap()
@@ -208,4 +219,62 @@ pub fn stdout(o: &Output) -> String {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One `dsh --json --keep-going` process fed lines on stdin, as a second terminal or another
+/// program would drive it: every line gives one JSON line back. Killed on drop.
+pub struct PipedShell {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl PipedShell {
+    /// `dsh ARGS --json --keep-going`, with `DSH_HOME` set to `home`.
+    pub fn start(args: &[&std::ffi::OsStr], home: &Path) -> Self {
+        use std::io::BufRead;
+        let mut child = Command::new(DSH)
+            .args(args)
+            .args(["--json", "--keep-going"])
+            .env("DSH_HOME", home)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        PipedShell { child, stdin, lines }
+    }
+
+    /// Sends a command and returns its JSON reply (an ephemeral cluster starts before the first).
+    pub fn send(&mut self, line: &str) -> serde_json::Value {
+        use std::io::Write;
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        let reply = self.lines.recv_timeout(Duration::from_secs(60)).unwrap_or_else(|_| panic!("no reply to `{line}`"));
+        serde_json::from_str(&reply).unwrap_or_else(|e| panic!("`{line}` gave `{reply}`: {e}"))
+    }
+
+    /// As `send`, asserting the command succeeded.
+    pub fn ok(&mut self, line: &str) -> serde_json::Value {
+        let v = self.send(line);
+        assert_eq!(v["ok"], true, "`{line}` failed: {v}");
+        v
+    }
+}
+
+impl Drop for PipedShell {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
