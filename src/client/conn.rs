@@ -175,8 +175,9 @@ impl Client {
         let peer = self.peer(id)?;
         let env = Envelope { timeout_ms: left.as_millis().min(u32::MAX as u128) as u32, request: request.clone() };
         let call = async {
-            // Leave the node time to say "timeout" itself before we give up on the stream.
-            let grace = left + Duration::from_millis(200);
+            // Leave the node time to say "timeout" itself before we give up on the stream, but
+            // not so much that a caller polling with a short budget waits on a dead node.
+            let grace = left + (left / 4).min(Duration::from_millis(200));
             match tokio::time::timeout(grace, peer.call::<_, Reply>(&env)).await {
                 Ok(r) => r,
                 Err(_) => Err(Error::timeout(format!("{} did not answer", node_name(id)))),
