@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 const PROBE_AFTER: Duration = Duration::from_millis(60);
 const PROBE_TIMEOUT: Duration = Duration::from_millis(120);
+/// Below this, another attempt is not worth starting once one has failed.
+const MIN_ATTEMPT: Duration = Duration::from_millis(50);
 /// For a request pinned to one node there is nowhere else to go, so only a node that is
 /// really gone (not merely busy) should cut it short.
 const PINNED_PROBE_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -121,9 +123,12 @@ impl Client {
         let mut backoff = Duration::from_millis(10);
         let mut last_err = Error::unreachable("no node answered");
         loop {
-            for &id in &order {
+            for (i, &id) in order.iter().enumerate() {
                 let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
+                // A sliver of budget can only end in a timeout, which would hide why the
+                // earlier attempts failed (a refused certificate, a dead node).
+                let tried = i > 0 || backoff > Duration::from_millis(10);
+                if left.is_zero() || (tried && left < MIN_ATTEMPT) {
                     return Err(self.give_up(last_err, timeout));
                 }
                 let probe = if target == Target::Leader { PROBE_TIMEOUT } else { PINNED_PROBE_TIMEOUT };
