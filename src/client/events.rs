@@ -73,11 +73,14 @@ async fn follow_node(client: Arc<Client>, id: NodeId, history: bool, tx: mpsc::S
                 }
                 up = Some(true);
                 if boot != Some(boot_ms) {
-                    // First contact skips the past unless asked for; a restart is shown whole.
+                    // First contact skips the past unless asked for. A restarted node numbers
+                    // from 1 again and answered only what came after our old position, so it
+                    // is asked again for its whole record.
                     let skip = boot.is_none() && !history;
+                    let asked_from = after;
                     after = if skip { events.last().map_or(0, |e| e.seq) } else { 0 };
                     boot = Some(boot_ms);
-                    if skip {
+                    if skip || asked_from > 0 {
                         continue;
                     }
                 }
