@@ -6,9 +6,9 @@
 
 use super::{Client, Target};
 use crate::error::{Error, Result};
-use crate::proto::{Event, NodeId, Request, Response};
+use crate::proto::{wall_ms, Event, NodeId, Request, Response};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
@@ -36,10 +36,6 @@ impl EventFeed {
     }
 }
 
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 fn stopped(e: &Error) -> String {
     match e.kind {
         crate::error::ErrorKind::Unreachable | crate::error::ErrorKind::Timeout => "stopped answering".into(),
@@ -48,7 +44,7 @@ fn stopped(e: &Error) -> String {
 }
 
 fn observed(node: NodeId, kind: &str, text: String) -> Event {
-    Event { seq: 0, at_ms: now_ms(), node, kind: kind.into(), text }
+    Event { seq: 0, at_ms: wall_ms(), node, kind: kind.into(), text }
 }
 
 async fn poll(client: &Client, id: NodeId, after: u64, wait: Duration) -> Result<(u64, Vec<Event>)> {

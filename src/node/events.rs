@@ -5,12 +5,12 @@
 //! metrics; this module only observes and never changes Raft state.
 
 use super::types::Raft;
-use crate::proto::{node_name, Event, NodeId};
+use crate::proto::{node_name, wall_ms, Event, NodeId};
 use openraft::ServerState;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const KEEP: usize = 1000;
@@ -19,10 +19,6 @@ const FAR_BEHIND: u64 = 64;
 /// A follower that acknowledges nothing for this long while entries wait for it is behind; a
 /// live one acknowledges within a heartbeat (50 ms).
 const BEHIND_FOR: Duration = Duration::from_millis(250);
-
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
 
 pub struct Events {
     node: NodeId,
@@ -38,7 +34,7 @@ impl Events {
     pub fn new(node: NodeId) -> Self {
         Events {
             node,
-            boot_ms: now_ms(),
+            boot_ms: wall_ms(),
             ring: Mutex::default(),
             last: watch::Sender::new(0),
             leading: AtomicBool::new(false),
@@ -54,7 +50,7 @@ impl Events {
         tracing::info!(kind, %text, "event");
         let mut ring = self.ring.lock().unwrap();
         let seq = ring.back().map_or(1, |e| e.seq + 1);
-        ring.push_back(Event { seq, at_ms: now_ms(), node: self.node, kind: kind.into(), text });
+        ring.push_back(Event { seq, at_ms: wall_ms(), node: self.node, kind: kind.into(), text });
         if ring.len() > KEEP {
             ring.pop_front();
         }

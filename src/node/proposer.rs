@@ -8,7 +8,6 @@ use crate::error::{Error, Result};
 use crate::proto::{LogCommand, NodeId, Op, Response};
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 /// Most operations in one entry; keeps entries well under the frame cap.
@@ -70,7 +69,7 @@ async fn collect(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
 
 async fn propose(raft: &Raft, batch: Vec<Pending>) {
     let (ops, waiters): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
-    let at_ms = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+    let at_ms = crate::proto::wall_ms();
     match raft.client_write(LogCommand { at_ms, ops }).await {
         Ok(resp) => {
             let mut results = resp.data.into_iter();

@@ -9,7 +9,7 @@ use super::types::Raft;
 use crate::proto::Op;
 use openraft::ServerState;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// How late an expiry may be, at most, beyond the time a tick takes to commit.
@@ -22,7 +22,7 @@ pub async fn run(raft: Raft, store: Arc<Store>, proposer: Proposer, mut shutdown
             _ = shutdown.changed() => return,
         }
         let leading = raft.metrics().borrow().state == ServerState::Leader;
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64);
+        let now = crate::proto::wall_ms();
         if !leading || store.next_deadline().is_none_or(|due| due > now) {
             continue;
         }

@@ -3,6 +3,12 @@
 
 use serde::{Deserialize, Serialize};
 
+/// Milliseconds since the Unix epoch by this machine's clock: what the leader stamps into the
+/// log, and what events and leases are dated with.
+pub fn wall_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogCommand {
     /// Milliseconds since the Unix epoch on the leader when it proposed the entry.

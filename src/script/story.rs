@@ -196,9 +196,7 @@ fn register_helpers(
         let i = rng.lock().unwrap().next() as usize % items.len();
         items[i].clone()
     });
-    engine.register_fn("now_ms", || {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as rhai::INT)
-    });
+    engine.register_fn("now_ms", || crate::proto::wall_ms() as rhai::INT);
 }
 
 /// Rows of maps as a table; columns in the order the first row names them.

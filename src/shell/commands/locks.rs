@@ -65,10 +65,6 @@ fn owner(a: &Args) -> String {
     a.get("as").map_or_else(default_owner, str::to_string)
 }
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
-}
-
 fn mode(shared: bool) -> &'static str {
     if shared {
         "shared"
@@ -163,7 +159,7 @@ async fn list(ctx: &Ctx, _: &Args) -> Result<Output> {
     let Response::Locks(locks) = r.value else {
         return Err(unexpected(r.value));
     };
-    let now = now_ms();
+    let now = crate::proto::wall_ms();
     let rows: Vec<Vec<String>> = locks
         .iter()
         .map(|l| {
