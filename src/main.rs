@@ -221,7 +221,7 @@ fn unsupervised_args() -> Vec<std::ffi::OsString> {
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {

@@ -148,6 +148,20 @@ impl Peer {
         }
     }
 
+    /// Sends an encoded frame on a new stream of the live connection without waiting for any
+    /// answer. A hint: with no live connection it is dropped rather than dialled.
+    pub async fn hint(&self, frame: &[u8]) -> Result<()> {
+        let conn = match self.conn.try_lock() {
+            Ok(guard) => guard.as_ref().filter(|c| c.close_reason().is_none()).cloned(),
+            Err(_) => None,
+        };
+        let Some(conn) = conn else { return Ok(()) };
+        let lost = |e: &dyn std::fmt::Display| Error::unreachable(format!("{}: {e}", conn.remote_address()));
+        let (mut send, _) = conn.open_bi().await.map_err(|e| lost(&e))?;
+        send.write_all(frame).await.map_err(|e| lost(&e))?;
+        send.finish().map_err(|e| lost(&e))
+    }
+
     /// Sends one request and waits for its one reply.
     pub async fn call<Q: Serialize, A: DeserializeOwned>(&self, request: &Q) -> Result<A> {
         let conn = self.connection().await?;

@@ -1,23 +1,25 @@
-//! The durable Raft log in redb. `append` hands entries to a writer thread and returns at once;
-//! the thread commits them with fsync and only then tells openraft they are flushed, so RaftCore
-//! keeps working (replicating, committing) while the disk is busy and the next append carries
+//! The durable Raft log in redb. `append` hands entries to the writer thread (`log_writer.rs`)
+//! and returns at once; the thread commits them with fsync and only then tells openraft they
+//! are flushed, so RaftCore keeps working while the disk is busy and the next append carries
 //! everything that queued up meanwhile. Recent entries stay decoded in memory because the leader
-//! reads them straight back to replicate them.
+//! reads them straight back to replicate them. On the leader, each append is also sent ahead to
+//! the followers (`ahead.rs`) so that their fsyncs overlap the leader's own.
 
+use super::ahead::Ahead;
+use super::log_writer::{Encoded, WriteOp, Writer, LOG, META};
 use super::metrics::Metrics;
 use super::types::{from_cbor, io_err, to_cbor as enc, Entry, LogId, StorageError, TypeConfig, Vote};
+use crate::proto::NodeId;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
 use std::path::Path;
 use std::sync::{mpsc, Arc, Mutex};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc as tmpsc, oneshot};
 
-const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
-const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// Entries kept decoded after they are durable; replication of a lagging follower beyond
 /// this reads from disk.
 const CACHE_ENTRIES: usize = 8192;
@@ -28,10 +30,13 @@ pub struct LogStore {
 }
 
 struct Inner {
+    id: NodeId,
     db: Arc<Database>,
     cache: Mutex<BTreeMap<u64, Entry>>,
     state: Mutex<State>,
     writer: mpsc::Sender<WriteOp>,
+    /// Where the leader's appends go to be sent ahead to followers.
+    ahead: tmpsc::UnboundedSender<Ahead>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -39,14 +44,7 @@ struct State {
     last_log_id: Option<LogId>,
     last_purged: Option<LogId>,
     committed: Option<LogId>,
-}
-
-enum WriteOp {
-    Append(Vec<(u64, Vec<u8>)>, Option<LogId>, LogFlushed<TypeConfig>),
-    /// Deletes entries at and after the index.
-    Truncate(u64, oneshot::Sender<Result<(), String>>),
-    Purge(LogId, oneshot::Sender<Result<(), String>>),
-    Vote(Vec<u8>, oneshot::Sender<Result<(), String>>),
+    vote: Option<Vote>,
 }
 
 fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
@@ -54,7 +52,12 @@ fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
 }
 
 impl LogStore {
-    pub fn open(path: &Path, metrics: Arc<Metrics>) -> Result<Self, StorageError> {
+    pub fn open(
+        path: &Path,
+        id: NodeId,
+        metrics: Arc<Metrics>,
+        ahead: tmpsc::UnboundedSender<Ahead>,
+    ) -> Result<Self, StorageError> {
         let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Store, ErrorVerb::Read, e);
         let db = Arc::new(Database::create(path).map_err(|e| err(&e))?);
         let mut state = State::default();
@@ -71,6 +74,9 @@ impl LogStore {
             if let Some(v) = meta.get("committed").map_err(|e| err(&e))? {
                 state.committed = dec(v.value())?;
             }
+            if let Some(v) = meta.get("vote").map_err(|e| err(&e))? {
+                state.vote = Some(dec(v.value())?);
+            }
             let log = tx.open_table(LOG).map_err(|e| err(&e))?;
             state.last_log_id = match log.last().map_err(|e| err(&e))? {
                 Some((_, v)) => Some(*dec::<Entry>(v.value())?.get_log_id()),
@@ -78,14 +84,20 @@ impl LogStore {
             };
         }
         let (tx, rx) = mpsc::channel();
-        let writer_db = db.clone();
+        let writer = Writer::new(db.clone(), metrics, state.last_log_id, state.vote);
         std::thread::Builder::new()
             .name("raft-log-writer".into())
-            .spawn(move || write_loop(writer_db, rx, metrics))
+            .spawn(move || writer.run(rx))
             .map_err(|e| err(&e))?;
-        Ok(LogStore {
-            inner: Arc::new(Inner { db, cache: Mutex::new(BTreeMap::new()), state: Mutex::new(state), writer: tx }),
-        })
+        let inner = Inner { id, db, cache: Mutex::new(BTreeMap::new()), state: Mutex::new(state), writer: tx, ahead };
+        Ok(LogStore { inner: Arc::new(inner) })
+    }
+
+    /// Persists entries the leader sent ahead of replication, if they extend this log exactly.
+    pub fn persist_ahead(&self, ahead: Ahead) {
+        let entries = ahead.entries.iter().map(|e| (*e.get_log_id(), enc(e))).collect();
+        // A writer that is gone has failed the log already; the hint is simply dropped.
+        let _ = self.inner.writer.send(WriteOp::Ahead { term: ahead.term, prev: ahead.prev, entries });
     }
 
     /// The highest index known committed, for status.
@@ -110,94 +122,6 @@ impl LogStore {
         let range = log.range((Bound::Included(start), end)).map_err(|e| err(&e))?;
         range.map(|r| dec(r.map_err(|e| err(&e))?.1.value())).collect()
     }
-}
-
-fn write_loop(db: Arc<Database>, rx: mpsc::Receiver<WriteOp>, metrics: Arc<Metrics>) {
-    let mut next = None;
-    loop {
-        let op = match next.take() {
-            Some(op) => op,
-            None => match rx.recv() {
-                Ok(op) => op,
-                Err(_) => return,
-            },
-        };
-        match op {
-            WriteOp::Append(entries, committed, callback) => {
-                // Everything queued behind this append rides on the same fsync.
-                let mut batch = vec![(entries, callback)];
-                let mut committed = committed;
-                while let Ok(op) = rx.try_recv() {
-                    match op {
-                        WriteOp::Append(e, c, cb) => {
-                            committed = c.or(committed);
-                            batch.push((e, cb));
-                        }
-                        other => {
-                            next = Some(other);
-                            break;
-                        }
-                    }
-                }
-                let started = std::time::Instant::now();
-                let r = (|| -> Result<(), redb::Error> {
-                    let tx = db.begin_write()?;
-                    {
-                        let mut log = tx.open_table(LOG)?;
-                        for (index, bytes) in batch.iter().flat_map(|(e, _)| e) {
-                            log.insert(*index, bytes.as_slice())?;
-                        }
-                        if let Some(c) = committed {
-                            tx.open_table(META)?.insert("committed", enc(&c).as_slice())?;
-                        }
-                    }
-                    tx.commit()?;
-                    Ok(())
-                })();
-                metrics.append(started.elapsed());
-                let err = r.err().map(|e| e.to_string());
-                for (_, callback) in batch {
-                    callback.log_io_completed(match &err {
-                        None => Ok(()),
-                        Some(e) => Err(std::io::Error::other(e.clone())),
-                    });
-                }
-            }
-            WriteOp::Truncate(index, done) => {
-                let r = commit(&db, |tx| {
-                    tx.open_table(LOG)?.retain_in(index.., |_, _| false)?;
-                    Ok(())
-                });
-                let _ = done.send(r);
-            }
-            WriteOp::Purge(upto, done) => {
-                let r = commit(&db, |tx| {
-                    tx.open_table(LOG)?.retain_in(..=upto.index, |_, _| false)?;
-                    tx.open_table(META)?.insert("purged", enc(&Some(upto)).as_slice())?;
-                    Ok(())
-                });
-                let _ = done.send(r);
-            }
-            WriteOp::Vote(bytes, done) => {
-                let r = commit(&db, |tx| {
-                    tx.open_table(META)?.insert("vote", bytes.as_slice())?;
-                    Ok(())
-                });
-                let _ = done.send(r);
-            }
-        }
-    }
-}
-
-/// One durable transaction.
-fn commit(db: &Database, f: impl FnOnce(&redb::WriteTransaction) -> Result<(), redb::Error>) -> Result<(), String> {
-    let run = || -> Result<(), redb::Error> {
-        let tx = db.begin_write()?;
-        f(&tx)?;
-        tx.commit()?;
-        Ok(())
-    };
-    run().map_err(|e| e.to_string())
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {
@@ -250,8 +174,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn save_vote(&mut self, vote: &Vote) -> Result<(), StorageError> {
-        let bytes = enc(vote);
-        self.send_and_wait(|tx| WriteOp::Vote(bytes, tx)).await
+        let vote = *vote;
+        self.send_and_wait(|tx| WriteOp::Vote(vote, tx)).await?;
+        self.inner.state.lock().unwrap().vote = Some(vote);
+        Ok(())
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
@@ -278,24 +204,42 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let mut encoded = Vec::new();
+        let mut encoded: Vec<Encoded> = Vec::new();
+        let mut sent_ahead = None;
         {
             let mut cache = self.inner.cache.lock().unwrap();
             let mut state = self.inner.state.lock().unwrap();
+            let (prev, vote) = (state.last_log_id, state.vote);
             for entry in entries {
                 let id = *entry.get_log_id();
-                encoded.push((id.index, enc(&entry)));
+                encoded.push((id, enc(&entry)));
                 cache.insert(id.index, entry);
                 state.last_log_id = Some(id);
+            }
+            // Only the leader's own appends go ahead: a follower's come from the leader.
+            let term = encoded.first().map(|(id, _)| id.leader_id.term);
+            let leads = vote.is_some_and(|v| {
+                v.is_committed()
+                    && v.leader_id().voted_for() == Some(self.inner.id)
+                    && Some(v.leader_id().get_term()) == term
+            });
+            if leads {
+                let first = encoded[0].0.index;
+                let entries = cache.range(first..).map(|(_, e)| e.clone()).collect();
+                sent_ahead = Some(Ahead { from: self.inner.id, term: term.unwrap_or_default(), prev, entries });
             }
             while cache.len() > CACHE_ENTRIES {
                 cache.pop_first();
             }
         }
+        if let Some(ahead) = sent_ahead {
+            // Nobody listening means the node is stopping; replication still carries the entries.
+            let _ = self.inner.ahead.send(ahead);
+        }
         let committed = self.inner.state.lock().unwrap().committed;
         self.inner
             .writer
-            .send(WriteOp::Append(encoded, committed, callback))
+            .send(WriteOp::Append(encoded, committed, Box::new(move |r| callback.log_io_completed(r))))
             .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))
     }
 

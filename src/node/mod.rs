@@ -5,9 +5,11 @@
 // openraft's storage traits fix `StorageError` (large) as the error type of every storage path.
 #![allow(clippy::result_large_err)]
 
+mod ahead;
 mod cache;
 mod events;
 mod log_store;
+mod log_writer;
 mod metrics;
 mod network;
 mod proposer;

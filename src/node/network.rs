@@ -2,6 +2,7 @@
 //! The same peer connection also carries requests a follower forwards to the leader, so a
 //! partition cuts forwarding exactly as it cuts replication.
 
+use super::ahead::Ahead;
 use super::events::Events;
 use super::metrics::Metrics;
 use super::types::TypeConfig;
@@ -27,6 +28,8 @@ pub enum PeerRequest {
     Snapshot(InstallSnapshotRequest<TypeConfig>),
     /// A client request a follower hands to the leader.
     Forward(Envelope),
+    /// Entries sent ahead of replication; answered with nothing.
+    Ahead(Ahead),
 }
 
 impl PeerRequest {
@@ -37,6 +40,7 @@ impl PeerRequest {
             PeerRequest::Vote(r) => r.vote.leader_id().voted_for(),
             PeerRequest::Snapshot(r) => r.vote.leader_id().voted_for(),
             PeerRequest::Forward(_) => None,
+            PeerRequest::Ahead(a) => Some(a.from),
         }
     }
 }

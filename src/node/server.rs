@@ -65,7 +65,8 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
 
     let storage = |e: super::types::StorageError| Error::internal(format!("storage: {e}"));
     let metrics = Arc::new(Metrics::default());
-    let log = LogStore::open(&opts.data.join("log.redb"), metrics.clone()).map_err(storage)?;
+    let (ahead_tx, ahead_rx) = tokio::sync::mpsc::unbounded_channel();
+    let log = LogStore::open(&opts.data.join("log.redb"), opts.id, metrics.clone(), ahead_tx).map_err(storage)?;
     let events = Arc::new(Events::new(opts.id));
     let sm = StateMachine::open(&opts.data, metrics.clone(), events.clone()).map_err(storage)?;
     let store = sm.store();
@@ -95,6 +96,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         ),
     );
     let watcher = tokio::spawn(events::watch_raft(raft.clone(), events.clone(), shutdown.clone()));
+    let sender_ahead = tokio::spawn(super::ahead::run(raft.clone(), peers.clone(), ahead_rx, shutdown.clone()));
     let svc = Arc::new(Service {
         id: opts.id,
         addr: addr.clone(),
@@ -136,6 +138,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         j.abort();
     }
     let _ = watcher.await;
+    let _ = sender_ahead.await;
     raft.shutdown().await.map_err(|e| Error::internal(format!("raft shutdown: {e}")))?;
     endpoint.close();
     Ok(())
@@ -196,6 +199,14 @@ async fn serve_connection(svc: Arc<Service>, incoming: quinn::Incoming, mut shut
 async fn serve_stream(svc: Arc<Service>, is_raft: bool, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
     let written = if is_raft {
         let reply = match net::read_frame::<PeerRequest>(&mut recv).await {
+            Ok(PeerRequest::Ahead(ahead)) => {
+                // Faults on this side cut hints too; nothing is answered either way.
+                if matches!(svc.peers.faults.judge(ahead.from), net::Verdict::Send) {
+                    svc.log.persist_ahead(ahead);
+                }
+                let _ = send.finish();
+                return;
+            }
             Ok(req) => {
                 let sender = req.sender();
                 let reply = peer_rpc(&svc, req).await;
@@ -234,5 +245,6 @@ async fn peer_rpc(svc: &Service, req: PeerRequest) -> PeerReply {
         PeerRequest::Vote(r) => PeerReply::Vote(svc.raft.vote(r).await),
         PeerRequest::Snapshot(r) => PeerReply::Snapshot(svc.raft.install_snapshot(r).await),
         PeerRequest::Forward(env) => PeerReply::Forward(svc.handle(env, false).await),
+        PeerRequest::Ahead(_) => PeerReply::Refused(Error::internal("entries sent ahead get no answer")),
     }
 }
