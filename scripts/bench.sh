@@ -5,6 +5,7 @@
 #
 # Usage: scripts/bench.sh
 #   BENCH_CPUS=0-1   cores for every server of both systems *and* the load generator.
+#   BENCH_ROUNDS=3   runs of each load workload per system, alternating; medians are reported.
 #
 # Why everything shares BENCH_CPUS: on the 2-vCPU reference machine, splitting cores between
 # servers and client would starve one side, and a process waking on another vCPU costs ~45 µs
@@ -21,6 +22,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DSH=$ROOT/target/release/dsh
 CPUS=${BENCH_CPUS:-0-1}
 FAILOVER_RUNS=3
+ROUNDS=${BENCH_ROUNDS:-3} # runs of each load workload per system; the table shows medians
 ETCD_N=3
 ETCD_CLIENT_BASE=23790 # member i serves clients on 23790+i
 ETCD_PEER_BASE=23800   # and talks to peers on 23800+i
@@ -176,9 +178,38 @@ failover() {
 	FAILOVER_MS=$(printf '%.0f' "$(json_field "$out" failover_ms)")
 }
 
-# Table cell helpers.
-ms() { printf '%.2f' "$(json_field "$1" "$2")"; }
-ops() { printf '%.0f' "$(json_field "$1" ops_per_sec)"; }
+# workload KEY ARGS...: ROUNDS runs of one `load put` per system. Systems alternate, and the
+# order flips every round, so drift on the machine (run-to-run noise here is 20-30 %) hits both
+# alike. Each run's JSON line is appended to RESULTS[KEY/SYSTEM].
+declare -A RESULTS
+workload() {
+	local key=$1 r sys out order
+	shift
+	for ((r = 1; r <= ROUNDS; r++)); do
+		order="dsh etcd"
+		((r % 2 == 0)) && order="etcd dsh"
+		for sys in $order; do
+			out=$(load "$sys" "$@")
+			log "$key, $sys, round $r: $out"
+			RESULTS[$key/$sys]+="$out"$'\n'
+		done
+	done
+}
+
+# values KEY SYSTEM FIELD: FIELD of every run of that workload, one per line.
+values() {
+	local j
+	while read -r j; do
+		[[ -n $j ]] && json_field "$j" "$3"
+	done <<<"${RESULTS[$1/$2]}"
+}
+
+# Table cells: the median over the runs, formatted; `runs` also lists each run.
+ms() { printf '%.2f' "$(median $(values "$1" "$2" "$3"))"; }
+ops() { printf '%.0f' "$(median $(values "$1" "$2" ops_per_sec))"; }
+runs() { printf '%s (%s)' "$(ops "$1" "$2")" "$(values "$1" "$2" ops_per_sec | xargs printf '%.0f, ' | sed 's/, $//')"; }
+errors() { values "$1" "$2" errors | awk '{ s += $1 } END { print s + 0 }'; }
+
 # hf_mean FILE INDEX: mean wall time in ms of one command from hyperfine's JSON export.
 hf_mean() {
 	if command -v jq >/dev/null; then
@@ -204,15 +235,15 @@ main() {
 	dsh_up
 
 	local sys
-	declare -A seq c16 c64 fo fo_runs
+	declare -A fo fo_runs
 	# Unreported warm-up: first connections, file growth and page cache hit neither system's numbers.
 	for sys in dsh etcd; do load "$sys" --count 500 --concurrency 4 >/dev/null; done
-	log "sequential puts"
-	for sys in dsh etcd; do seq[$sys]=$(load "$sys" --count 2000 --concurrency 1); log "$sys: ${seq[$sys]}"; done
-	log "16 clients, 10 s"
-	for sys in dsh etcd; do c16[$sys]=$(load "$sys" --duration 10s --concurrency 16); log "$sys: ${c16[$sys]}"; done
-	log "64 clients, 10 s"
-	for sys in dsh etcd; do c64[$sys]=$(load "$sys" --duration 10s --concurrency 64); log "$sys: ${c64[$sys]}"; done
+	log "sequential puts, $ROUNDS rounds"
+	workload seq --count 2000 --concurrency 1
+	log "16 clients, 10 s, $ROUNDS rounds"
+	workload c16 --duration 10s --concurrency 16
+	log "64 clients, 10 s, $ROUNDS rounds"
+	workload c64 --duration 10s --concurrency 64
 
 	log "failover, $FAILOVER_RUNS runs each"
 	local runs r
@@ -240,21 +271,24 @@ main() {
 		log "hyperfine not available; skipping the one-shot CLI row"
 	fi
 
-	local errors_dsh=0 errors_etcd=0 j
-	for j in "${seq[dsh]}" "${c16[dsh]}" "${c64[dsh]}"; do errors_dsh=$((errors_dsh + $(json_field "$j" errors))); done
-	for j in "${seq[etcd]}" "${c16[etcd]}" "${c64[etcd]}"; do errors_etcd=$((errors_etcd + $(json_field "$j" errors))); done
+	local errors_dsh=0 errors_etcd=0 w
+	for w in seq c16 c64; do
+		errors_dsh=$((errors_dsh + $(errors "$w" dsh)))
+		errors_etcd=$((errors_etcd + $(errors "$w" etcd)))
+	done
 
 	cat <<EOF
 
 CPU pinning: servers and load generator of both systems on cores $CPUS ($(nproc) online).
+Load figures are medians of $ROUNDS runs per system.
 
 | workload | dsh | etcd |
 | --- | --- | --- |
-| sequential put, p50 / p99 ms | $(ms "${seq[dsh]}" p50_ms) / $(ms "${seq[dsh]}" p99_ms) | $(ms "${seq[etcd]}" p50_ms) / $(ms "${seq[etcd]}" p99_ms) |
-| 16 clients put, ops/s | $(ops "${c16[dsh]}") | $(ops "${c16[etcd]}") |
-| 16 clients put, p99 ms | $(ms "${c16[dsh]}" p99_ms) | $(ms "${c16[etcd]}" p99_ms) |
-| 64 clients put, ops/s | $(ops "${c64[dsh]}") | $(ops "${c64[etcd]}") |
-| 64 clients put, p99 ms | $(ms "${c64[dsh]}" p99_ms) | $(ms "${c64[etcd]}" p99_ms) |
+| sequential put, p50 / p99 ms | $(ms seq dsh p50_ms) / $(ms seq dsh p99_ms) | $(ms seq etcd p50_ms) / $(ms seq etcd p99_ms) |
+| 16 clients put, ops/s (median; runs) | $(runs c16 dsh) | $(runs c16 etcd) |
+| 16 clients put, p99 ms | $(ms c16 dsh p99_ms) | $(ms c16 etcd p99_ms) |
+| 64 clients put, ops/s (median; runs) | $(runs c64 dsh) | $(runs c64 etcd) |
+| 64 clients put, p99 ms | $(ms c64 dsh p99_ms) | $(ms c64 etcd p99_ms) |
 | leader SIGKILL → first write, ms (median; runs) | ${fo[dsh]} (${fo_runs[dsh]}) | ${fo[etcd]} (${fo_runs[etcd]}) |
 | failed operations in the load runs | $errors_dsh | $errors_etcd |
 $cli_row

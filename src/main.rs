@@ -220,8 +220,16 @@ fn unsupervised_args() -> Vec<std::ffi::OsString> {
     out
 }
 
+/// The client's runtime: one worker thread, which the prompt, scripts and background scenarios
+/// reach through its handle from their own threads. Without the LIFO slot, a task that writes a
+/// request no longer makes the QUIC connection driver run (and send) straight after it, so the
+/// requests of many tasks woken together leave in shared datagrams.
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?)
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(1).enable_all();
+    #[cfg(tokio_unstable)]
+    builder.disable_lifo_slot();
+    Ok(builder.build()?)
 }
 
 fn run(cli: Cli) -> anyhow::Result<i32> {

@@ -98,7 +98,9 @@ fn a_slow_follower_shows_in_replication_latency_while_writes_commit() {
             client.call(Target::Leader, put(&format!("fast{i}"), "v")).await.unwrap();
         }
         let before = replication(leader).await;
-        assert!(before.rtt_p99_ms < 50.0, "healthy link first: {before:?}");
+        // The median, not the tail: with two debug-build clusters sharing two cores, one round
+        // trip in a few dozen can stall past 50 ms without anything being slowed.
+        assert!(before.rtt_p50_ms < 25.0, "healthy link first: {before:?}");
 
         let out = c.dsh(&["-c", &format!("slow n{slow} --delay 200ms")]);
         assert!(out.status.success(), "{}", stderr(&out));
