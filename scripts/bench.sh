@@ -200,7 +200,7 @@ workload() {
 values() {
 	local j
 	while read -r j; do
-		[[ -n $j ]] && json_field "$j" "$3"
+		if [[ -n $j ]]; then json_field "$j" "$3"; fi
 	done <<<"${RESULTS[$1/$2]}"
 }
 
