@@ -156,7 +156,7 @@ impl LocalCluster {
         }
         if signal == libc::SIGKILL {
             // Wait until it is really gone, so a `restart` right after finds its port free.
-            while process::is_alive(pid) {
+            while process::not_gone(pid) {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }

@@ -91,13 +91,25 @@ pub fn stop(pid: u32, grace: Duration) {
     // SAFETY: plain syscalls on a pid we recorded ourselves.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
     let until = Instant::now() + grace;
-    while is_alive(pid) && Instant::now() < until {
+    while not_gone(pid) && Instant::now() < until {
         std::thread::sleep(Duration::from_millis(10));
     }
-    if is_alive(pid) {
+    if not_gone(pid) {
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        while is_alive(pid) {
+        while not_gone(pid) {
             std::thread::sleep(Duration::from_millis(5));
         }
     }
+}
+
+/// True until a node we are stopping has finished exiting. A process tearing itself down has
+/// already lost its command line, so `is_alive` calls it gone, yet it is not a zombie and may
+/// still hold its ports and files.
+pub fn not_gone(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+    let exiting = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty());
+    is_alive(pid) || (exiting && !zombie)
 }
