@@ -6,7 +6,7 @@
 //! the followers (`ahead.rs`) so that their fsyncs overlap the leader's own.
 
 use super::ahead::Ahead;
-use super::log_writer::{Encoded, WriteOp, Writer, LOG, META};
+use super::log_writer::{Encoded, Held, WriteOp, Writer, LOG, META};
 use super::metrics::Metrics;
 use super::types::{from_cbor, io_err, to_cbor as enc, Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::proto::NodeId;
@@ -37,6 +37,8 @@ struct Inner {
     writer: mpsc::Sender<WriteOp>,
     /// Where the leader's appends go to be sent ahead to followers.
     ahead: tmpsc::UnboundedSender<Ahead>,
+    /// Entries that came ahead and are durable, published by the writer.
+    held: Held,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -84,12 +86,14 @@ impl LogStore {
             };
         }
         let (tx, rx) = mpsc::channel();
-        let writer = Writer::new(db.clone(), metrics, state.last_log_id, state.vote);
+        let held = Held::default();
+        let writer = Writer::new(db.clone(), metrics, state.last_log_id, state.vote, held.clone());
         std::thread::Builder::new()
             .name("raft-log-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| err(&e))?;
-        let inner = Inner { id, db, cache: Mutex::new(BTreeMap::new()), state: Mutex::new(state), writer: tx, ahead };
+        let cache = Mutex::new(BTreeMap::new());
+        let inner = Inner { id, db, cache, state: Mutex::new(state), writer: tx, ahead, held };
         Ok(LogStore { inner: Arc::new(inner) })
     }
 
@@ -98,6 +102,19 @@ impl LogStore {
         let entries = ahead.entries.iter().map(|e| (*e.get_log_id(), enc(e))).collect();
         // A writer that is gone has failed the log already; the hint is simply dropped.
         let _ = self.inner.writer.send(WriteOp::Ahead { term: ahead.term, prev: ahead.prev, entries });
+    }
+
+    /// Takes `ids` out of the held entries if every one of them is there: an append of exactly
+    /// those needs no write.
+    fn take_held(&self, ids: &[LogId]) -> bool {
+        let mut held = self.inner.held.lock().unwrap();
+        let all = !ids.is_empty() && ids.iter().all(|id| held.get(&id.index) == Some(id));
+        if all {
+            for id in ids {
+                held.remove(&id.index);
+            }
+        }
+        all
     }
 
     /// The highest index known committed, for status.
@@ -204,6 +221,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
+        let entries: Vec<Entry> = entries.into_iter().collect();
+        let ids: Vec<LogId> = entries.iter().map(|e| *e.get_log_id()).collect();
+        let held = self.take_held(&ids);
         let mut encoded: Vec<Encoded> = Vec::new();
         let mut sent_ahead = None;
         {
@@ -212,25 +232,33 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             let (prev, vote) = (state.last_log_id, state.vote);
             for entry in entries {
                 let id = *entry.get_log_id();
-                encoded.push((id, enc(&entry)));
+                if !held {
+                    encoded.push((id, enc(&entry)));
+                }
                 cache.insert(id.index, entry);
                 state.last_log_id = Some(id);
             }
             // Only the leader's own appends go ahead: a follower's come from the leader.
-            let term = encoded.first().map(|(id, _)| id.leader_id.term);
+            let term = ids.first().map(|id| id.leader_id.term);
             let leads = vote.is_some_and(|v| {
                 v.is_committed()
                     && v.leader_id().voted_for() == Some(self.inner.id)
                     && Some(v.leader_id().get_term()) == term
             });
-            if leads {
-                let first = encoded[0].0.index;
-                let entries = cache.range(first..).map(|(_, e)| e.clone()).collect();
+            if leads && !held {
+                let entries = cache.range(ids[0].index..).map(|(_, e)| e.clone()).collect();
                 sent_ahead = Some(Ahead { from: self.inner.id, term: term.unwrap_or_default(), prev, entries });
             }
             while cache.len() > CACHE_ENTRIES {
                 cache.pop_first();
             }
+        }
+        let fail = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
+        if held {
+            // Durable already: answer now, and let the writer know they are openraft's.
+            self.inner.writer.send(WriteOp::Claim(ids)).map_err(|e| fail(&e))?;
+            callback.log_io_completed(Ok(()));
+            return Ok(());
         }
         if let Some(ahead) = sent_ahead {
             // Nobody listening means the node is stopping; replication still carries the entries.
@@ -240,7 +268,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         self.inner
             .writer
             .send(WriteOp::Append(encoded, committed, Box::new(move |r| callback.log_io_completed(r))))
-            .map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Write, e))
+            .map_err(|e| fail(&e))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {

@@ -8,6 +8,8 @@
 //! which are then already durable and cost no second fsync. A different entry at the same
 //! index replaces them and everything after. Holding entries openraft has not yet appended is
 //! safe: it is what a follower that crashed before acknowledging an AppendEntries holds.
+//! Entries held that way are published once durable (`Held`), so the log store can answer an
+//! append of exactly those without a trip through this thread.
 //! The writer must not decide what is committed or call into openraft beyond the callbacks.
 
 use super::metrics::Metrics;
@@ -15,7 +17,7 @@ use super::types::{from_cbor, to_cbor as enc, Entry, LogId, Vote};
 use openraft::{ErrorSubject, RaftLogId};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::BTreeMap;
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::oneshot;
 
 pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -25,6 +27,10 @@ pub(super) type Done = oneshot::Sender<Result<(), String>>;
 
 /// Told the outcome once an append is durable (openraft's `LogFlushed`, in production).
 pub(super) type Flushed = Box<dyn FnOnce(Result<(), std::io::Error>) + Send>;
+
+/// Entries that came ahead, are durable and openraft has not appended yet, by index; shared
+/// with the log store.
+pub(super) type Held = Arc<Mutex<BTreeMap<u64, LogId>>>;
 
 /// One encoded entry.
 pub(super) type Encoded = (LogId, Vec<u8>);
@@ -39,6 +45,8 @@ pub(super) enum WriteOp {
         prev: Option<LogId>,
         entries: Vec<Encoded>,
     },
+    /// openraft appended these held entries; the log store has answered for them already.
+    Claim(Vec<LogId>),
     /// Deletes entries at and after the index.
     Truncate(u64, Done),
     Purge(LogId, Done),
@@ -54,14 +62,20 @@ pub(super) struct Writer {
     term: u64,
     /// Entries on disk that came ahead and openraft has not appended yet, by index.
     ahead: BTreeMap<u64, LogId>,
+    /// What of `ahead` is durable, for the log store.
+    held: Held,
 }
 
 type Batch = Vec<WriteOp>;
 
 impl Writer {
-    pub fn new(db: Arc<Database>, metrics: Arc<Metrics>, last: Option<LogId>, vote: Option<Vote>) -> Self {
+    pub fn new(db: Arc<Database>, metrics: Arc<Metrics>, last: Option<LogId>, vote: Option<Vote>, held: Held) -> Self {
         let term = vote.map_or(0, |v| v.leader_id().get_term());
-        Writer { db, metrics, last, term, ahead: BTreeMap::new() }
+        Writer { db, metrics, last, term, ahead: BTreeMap::new(), held }
+    }
+
+    fn publish(&self) {
+        *self.held.lock().unwrap() = self.ahead.clone();
     }
 
     pub fn run(mut self, rx: mpsc::Receiver<WriteOp>) {
@@ -75,11 +89,11 @@ impl Writer {
                 },
             };
             match op {
-                WriteOp::Append(..) | WriteOp::Ahead { .. } => {
+                WriteOp::Append(..) | WriteOp::Ahead { .. } | WriteOp::Claim(..) => {
                     // Everything queued behind this write rides on the same fsync.
                     let mut batch = vec![op];
                     while let Ok(op) = rx.try_recv() {
-                        if matches!(op, WriteOp::Append(..) | WriteOp::Ahead { .. }) {
+                        if matches!(op, WriteOp::Append(..) | WriteOp::Ahead { .. } | WriteOp::Claim(..)) {
                             batch.push(op);
                         } else {
                             next = Some(op);
@@ -101,6 +115,7 @@ impl Writer {
                     if r.is_ok() {
                         self.ahead.retain(|i, _| *i > upto.index);
                         self.last = self.last.max(Some(upto));
+                        self.publish();
                     }
                     let _ = done.send(r.map_err(|e| e.to_string()));
                 }
@@ -133,7 +148,14 @@ impl Writer {
                         self.append(&mut tx, entries)?;
                     }
                     WriteOp::Ahead { term, prev, entries } => self.write_ahead(&mut tx, term, prev, entries)?,
-                    _ => unreachable!("only appends are batched"),
+                    WriteOp::Claim(ids) => {
+                        for id in ids {
+                            if self.ahead.get(&id.index) == Some(&id) {
+                                self.ahead.remove(&id.index);
+                            }
+                        }
+                    }
+                    _ => unreachable!("only appends and claims are batched"),
                 }
             }
             // Entries that were all on disk already need no transaction, hence no fsync.
@@ -150,6 +172,7 @@ impl Writer {
             // Nothing of the batch reached the disk.
             (self.last, self.ahead) = (last, ahead);
         }
+        self.publish();
         self.metrics.append(started.elapsed());
         let err = r.err().map(|e| e.to_string());
         for callback in callbacks {
@@ -215,6 +238,7 @@ impl Writer {
         };
         tx.commit()?;
         self.ahead.split_off(&index);
+        self.publish();
         self.last = last;
         Ok(())
     }
@@ -269,6 +293,7 @@ mod tests {
     struct Log {
         db: Arc<Database>,
         tx: mpsc::Sender<WriteOp>,
+        held: Held,
         _dir: tempfile::TempDir,
     }
 
@@ -284,9 +309,10 @@ mod tests {
             .unwrap();
             let vote = Vote::new_committed(vote_term, 1);
             let (tx, rx) = mpsc::channel();
-            let writer = Writer::new(db.clone(), Arc::default(), None, Some(vote));
+            let held = Held::default();
+            let writer = Writer::new(db.clone(), Arc::default(), None, Some(vote), held.clone());
             std::thread::spawn(move || writer.run(rx));
-            Log { db, tx, _dir: dir }
+            Log { db, tx, held, _dir: dir }
         }
 
         fn ahead(&self, term: u64, prev: Option<LogId>, entries: Vec<Encoded>) {
@@ -298,6 +324,10 @@ mod tests {
             let callback: Flushed = Box::new(move |r| done.send(r.is_ok()).unwrap());
             self.tx.send(WriteOp::Append(entries, None, callback)).unwrap();
             assert!(flushed.recv().unwrap(), "append failed");
+        }
+
+        fn held(&self) -> Vec<LogId> {
+            self.held.lock().unwrap().values().copied().collect()
         }
 
         fn truncate(&self, index: u64) {
@@ -375,5 +405,19 @@ mod tests {
         // After the truncation, index 1 is written afresh, not taken from the forgotten hint.
         log.append(vec![encoded(2, 1, APPEND)]);
         assert_eq!(log.disk(), vec![row(0, 2, AHEAD), row(1, 2, APPEND)]);
+    }
+
+    #[test]
+    fn held_entries_are_published_once_durable_and_a_claimed_one_is_kept() {
+        let log = Log::open(2);
+        log.ahead(2, None, vec![encoded(2, 0, AHEAD), encoded(2, 1, AHEAD)]);
+        // Truncating past the end changes nothing; it is a barrier, answered in order.
+        log.truncate(5);
+        assert_eq!(log.held(), vec![id(2, 0), id(2, 1)]);
+        log.tx.send(WriteOp::Claim(vec![id(2, 0)])).unwrap();
+        // A new leader's entry at index 1 replaces the unclaimed entry there, not the claimed one.
+        log.append(vec![encoded(3, 1, APPEND)]);
+        assert_eq!(log.disk(), vec![row(0, 2, AHEAD), row(1, 3, APPEND)]);
+        assert_eq!(log.held(), vec![]);
     }
 }
