@@ -69,21 +69,27 @@ pub fn running_pid(data: &Path) -> Option<u32> {
     is_alive(pid).then_some(pid)
 }
 
+/// The state letter of `pid` in /proc (`R`, `S`, `T`, `Z`…), or None once it is gone.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit(')').next()?.trim_start().chars().next()
+}
+
+/// The command line of `pid`; empty while it is exiting, None once it is gone.
+fn cmdline(pid: u32) -> Option<Vec<u8>> {
+    std::fs::read(format!("/proc/{pid}/cmdline")).ok()
+}
+
 /// True when `pid` is a live (not zombie) dsh node process.
 pub fn is_alive(pid: u32) -> bool {
-    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
-        return false;
-    };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
+    let Some(cmdline) = cmdline(pid) else { return false };
     let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    !zombie && args.get(1) == Some(&b"node".as_slice())
+    proc_state(pid).is_some_and(|s| s != 'Z') && args.get(1) == Some(&b"node".as_slice())
 }
 
 /// True when `pid` is stopped (SIGSTOP).
 pub fn is_stopped(pid: u32) -> bool {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('T'))
+    proc_state(pid) == Some('T')
 }
 
 /// SIGTERM, then SIGKILL if the process is still there after `grace`.
@@ -106,10 +112,6 @@ pub fn stop(pid: u32, grace: Duration) {
 /// already lost its command line, so `is_alive` calls it gone, yet it is not a zombie and may
 /// still hold its ports and files.
 pub fn not_gone(pid: u32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    let zombie = stat.rsplit(')').next().is_some_and(|rest| rest.trim_start().starts_with('Z'));
-    let exiting = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.is_empty());
-    is_alive(pid) || (exiting && !zombie)
+    let exiting = cmdline(pid).is_some_and(|c| c.is_empty()) && proc_state(pid).is_some_and(|s| s != 'Z');
+    is_alive(pid) || exiting
 }

@@ -139,6 +139,7 @@ impl Writer {
         let mut callbacks = Vec::new();
         let mut committed = None;
         let mut tx = None;
+        let mut wrote = false;
         let run = || -> Result<(), redb::Error> {
             for op in batch {
                 match op {
@@ -160,6 +161,7 @@ impl Writer {
             }
             // Entries that were all on disk already need no transaction, hence no fsync.
             if let Some(tx) = tx.take() {
+                wrote = true;
                 if let Some(c) = committed {
                     tx.open_table(META)?.insert("committed", enc(&c).as_slice())?;
                 }
@@ -173,7 +175,10 @@ impl Writer {
             (self.last, self.ahead) = (last, ahead);
         }
         self.publish();
-        self.metrics.append(started.elapsed());
+        // The metric is of disk writes; a batch of hints already held wrote nothing.
+        if wrote {
+            self.metrics.append(started.elapsed());
+        }
         let err = r.err().map(|e| e.to_string());
         for callback in callbacks {
             callback(match &err {
