@@ -20,9 +20,15 @@ pub enum ErrorKind {
     /// A compare-and-swap or similar precondition failed.
     Conflict,
     Deadlock,
+    /// A lock wait ended without a grant: the lock is certainly not held by the caller.
+    NotGranted,
+    /// The lease had already run out: the lock was free before the release arrived.
+    Expired,
+    /// The node is at a limit (its proposal queue is full); nothing was applied, try again.
+    Busy,
     /// A run finished but broke a limit it was given (`load --max-p99`, `--max-errors`).
     Threshold,
-    /// Refused: bad certificate, malformed or oversized request.
+    /// Refused: bad certificate, a certificate of the wrong role, malformed or oversized request.
     Denied,
     /// A script failed to parse or run.
     Script,
@@ -39,6 +45,9 @@ impl ErrorKind {
             ErrorKind::Unreachable => "unreachable",
             ErrorKind::Conflict => "conflict",
             ErrorKind::Deadlock => "deadlock",
+            ErrorKind::NotGranted => "not_granted",
+            ErrorKind::Expired => "expired",
+            ErrorKind::Busy => "busy",
             ErrorKind::Threshold => "threshold",
             ErrorKind::Denied => "denied",
             ErrorKind::Script => "script",
