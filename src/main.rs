@@ -142,16 +142,27 @@ enum ClusterCmd {
 enum CertCmd {
     /// Create a cluster CA in DIR.
     Init { dir: PathBuf },
-    /// Issue a node or client certificate signed by the CA in DIR.
+    /// Issue a node, client or admin certificate signed by the CA in DIR.
+    #[command(group(clap::ArgGroup::new("role").required(true).args(["node", "client", "admin"])))]
     Issue {
         dir: PathBuf,
-        #[arg(long, conflicts_with = "client", required_unless_present = "client")]
+        /// A node: speaks Raft with its peers, and may do what an admin may.
+        #[arg(long)]
         node: Option<String>,
         /// Host name or IP the node is dialled at (repeatable).
         #[arg(long, requires = "node")]
         host: Vec<String>,
+        /// A user who reads and writes data, but cannot set faults, corrupt, repair, join
+        /// nodes or act on node processes.
         #[arg(long)]
         client: Option<String>,
+        /// A user who may also set faults, corrupt, repair, join nodes and crash, restart,
+        /// pause or resume them through their supervisors.
+        #[arg(long)]
+        admin: Option<String>,
+        /// Days until the certificate expires.
+        #[arg(long, default_value_t = net::DEFAULT_DAYS, value_parser = clap::value_parser!(u32).range(1..=36500))]
+        days: u32,
     },
 }
 
@@ -380,7 +391,7 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
     match cmd {
         ClusterCmd::Up { n, data } => {
             let lock = HomeLock::acquire(&home)?;
-            let c = match LocalCluster::load(&home)? {
+            let mut c = match LocalCluster::load(&home)? {
                 Some(c) => c,
                 None => LocalCluster::create(&home, n, data.as_deref())?,
             };
@@ -441,18 +452,25 @@ fn cert(cmd: CertCmd) -> anyhow::Result<i32> {
             net::init_ca(&dir)?;
             println!("CA created in {}", dir.display());
         }
-        CertCmd::Issue { dir, node, host, client } => {
-            let who = match (node, client) {
-                (Some(name), _) => {
+        CertCmd::Issue { dir, node, host, client, admin, days } => {
+            let who = match (node, client, admin) {
+                (Some(name), _, _) => {
                     let name = dsh::proto::node_name(parse_node(&name)?);
                     let hosts = if host.is_empty() { vec!["127.0.0.1".into(), "localhost".into()] } else { host };
                     Identity::Node { name, hosts }
                 }
-                (None, Some(name)) => Identity::Client { name },
-                (None, None) => anyhow::bail!(dsh::Error::usage("say --node ID or --client NAME")),
+                (None, Some(name), _) => Identity::Client { name },
+                (None, None, Some(name)) => Identity::Admin { name },
+                (None, None, None) => anyhow::bail!(dsh::Error::usage("say --node ID, --client NAME or --admin NAME")),
             };
-            let paths = net::issue(&dir, &who)?;
-            println!("wrote {} and {}", paths.cert.display(), paths.key.display());
+            let paths = net::issue_for(&dir, &who, net::Validity::days(days))?;
+            println!(
+                "wrote {} and {} ({} certificate of `{}`, valid {days} days)",
+                paths.cert.display(),
+                paths.key.display(),
+                who.role(),
+                who.name()
+            );
         }
     }
     Ok(0)

@@ -1,16 +1,24 @@
 //! The embedded local cluster (SPEC §2). Layout under its home directory:
-//! `cluster.toml` (what clients read), `local.toml` (how to start each node), `certs/`, and one
-//! data directory per node holding its storage, `node.log` and `pid`.
+//! `cluster.toml` (what clients read), `local.toml` (how to start each node), `certs/` (the CA,
+//! node certificates, and the admin certificate its user presents), and one data directory per
+//! node holding its storage, `node.log` and `pid`.
 
 use super::process::{self, NodeProcess};
 use crate::client::{Client, ClusterFile, NodeEntry};
 use crate::error::{Context, Error, Result};
-use crate::net::{self, Identity};
+use crate::net::{self, Identity, Role};
 use crate::proto::{NodeId, ProcessAction, ProcessInfo};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
+
+/// A certificate of the local cluster expiring sooner than this is reissued at the next start.
+const RENEW_BEFORE: Duration = Duration::from_secs(30 * 86_400);
+
+fn node_identity(id: &str) -> Identity {
+    Identity::Node { name: id.to_string(), hosts: vec!["127.0.0.1".into(), "localhost".into()] }
+}
 
 /// `DSH_HOME`, else `$XDG_STATE_HOME/dsh`, else `~/.local/state/dsh`.
 pub fn home_dir() -> PathBuf {
@@ -83,16 +91,14 @@ impl LocalCluster {
         if !certs.join("ca.pem").exists() {
             net::init_ca(&certs)?;
         }
-        let client = net::issue(&certs, &Identity::Client { name: "client".into() })?;
+        // The user of a local cluster runs its demos, faults and repairs included: an admin.
+        let client = net::issue(&certs, &Identity::Admin { name: "admin".into() })?;
         let ports = free_ports(n)?;
         let data_root = data.map(Path::to_path_buf).unwrap_or_else(|| home.to_path_buf());
         let mut nodes = Vec::new();
         for (i, port) in ports.into_iter().enumerate() {
             let id = format!("n{}", i + 1);
-            net::issue(
-                &certs,
-                &Identity::Node { name: id.clone(), hosts: vec!["127.0.0.1".into(), "localhost".into()] },
-            )?;
+            net::issue(&certs, &node_identity(&id))?;
             nodes.push(LocalNode { addr: format!("127.0.0.1:{port}"), data: data_root.join(&id), id });
         }
         let file = ClusterFile {
@@ -170,17 +176,21 @@ impl LocalCluster {
             return Err(Error::usage(format!("{id} is already running (pid {pid})")));
         }
         let exe = std::env::current_exe().context("locate the dsh binary")?;
-        Ok(node.spawn(&exe, tied_to_parent)?.id())
+        Ok(node.spawn_and_wait(&exe, tied_to_parent)?.id())
     }
 
     /// Starts every node that is not running, with the running dsh binary.
-    pub fn start_missing(&self, tied_to_parent: bool) -> Result<Vec<Child>> {
+    pub fn start_missing(&mut self, tied_to_parent: bool) -> Result<Vec<Child>> {
         let exe = std::env::current_exe().context("locate the dsh binary")?;
         self.start_missing_with(&exe, tied_to_parent)
     }
 
-    /// Starts every node that is not running, with `exe` as the dsh binary.
-    pub fn start_missing_with(&self, exe: &Path, tied_to_parent: bool) -> Result<Vec<Child>> {
+    /// Starts every node that is not running, with `exe` as the dsh binary. When none runs,
+    /// certificates are renewed first (see `renew_certs`). Call with the home lock held.
+    pub fn start_missing_with(&mut self, exe: &Path, tied_to_parent: bool) -> Result<Vec<Child>> {
+        if self.processes().iter().all(|(_, pid)| pid.is_none()) {
+            self.renew_certs()?;
+        }
         let mut children = Vec::new();
         for node in &self.nodes {
             if process::running_pid(&node.data).is_none() {
@@ -188,6 +198,31 @@ impl LocalCluster {
             }
         }
         Ok(children)
+    }
+
+    /// Reissues the certificates a cluster made by an older dsh lacks or that expire soon: a
+    /// node certificate without the node role, a user certificate that is not an admin's.
+    /// Only while no node runs, so no running node holds a certificate replaced under it.
+    fn renew_certs(&mut self) -> Result<()> {
+        let certs = self.home.join("certs");
+        if !certs.join("ca.key").exists() {
+            return Ok(());
+        }
+        let soon = SystemTime::now() + RENEW_BEFORE;
+        let stale = |path: &Path, role: Role| {
+            net::read_cert_file(path).map_or(true, |c| c.principal.role != role || c.not_after < soon)
+        };
+        for node in &self.nodes {
+            if stale(&certs.join(format!("{}.pem", node.id)), Role::Node) {
+                net::issue(&certs, &node_identity(&node.id))?;
+            }
+        }
+        if stale(&self.file.cert, Role::Admin) {
+            let admin = net::issue(&certs, &Identity::Admin { name: "admin".into() })?;
+            (self.file.ca, self.file.cert, self.file.key) = (admin.ca, admin.cert, admin.key);
+            self.file.save(&self.home.join("cluster.toml"))?;
+        }
+        Ok(())
     }
 
     /// Stops every node: SIGTERM, then SIGKILL after a grace period.
@@ -249,7 +284,7 @@ impl HomeLock {
 /// Returns the lock (hold it until `wait_ready`) when nodes were started.
 pub fn ensure_running(home: &Path) -> Result<(LocalCluster, Option<HomeLock>)> {
     let lock = HomeLock::acquire(home)?;
-    let cluster = match LocalCluster::load(home)? {
+    let mut cluster = match LocalCluster::load(home)? {
         Some(c) => c,
         None => LocalCluster::create(home, 3, None)?,
     };
@@ -270,8 +305,6 @@ pub struct Ephemeral {
 }
 
 impl Ephemeral {
-    /// Must be called from a thread that lives as long as the cluster should (the main
-    /// thread): the nodes are killed when the thread that spawned them exits.
     pub fn start(n: usize) -> Result<Self> {
         Self::start_with(&std::env::current_exe().context("locate the dsh binary")?, n)
     }
@@ -280,7 +313,7 @@ impl Ephemeral {
     /// a library).
     pub fn start_with(exe: &Path, n: usize) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("dsh-ephemeral-").tempdir()?;
-        let cluster = LocalCluster::create(dir.path(), n, None)?;
+        let mut cluster = LocalCluster::create(dir.path(), n, None)?;
         let children = cluster.start_missing_with(exe, true)?;
         Ok(Ephemeral { cluster, children, _dir: dir })
     }

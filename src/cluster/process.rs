@@ -1,11 +1,22 @@
 //! Starting and stopping node processes. A node of the shared cluster runs in its own process
 //! group so a Ctrl-C at the terminal that started it does not reach it; a node of an ephemeral
-//! cluster is tied to its parent with `PR_SET_PDEATHSIG` so it cannot outlive it.
+//! cluster (or under a supervisor) is tied to its parent with `PR_SET_PDEATHSIG` so it cannot
+//! outlive it. Every start can be waited on until the node serves, so a node that cannot come
+//! up (its port taken, its data unreadable) is an error where it was started, not a silent
+//! `up`. It starts and signals processes only; it never reads or writes a node's data.
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
+use std::fs::File;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+/// How long a restarted node of the local cluster may take to serve: recovery of 100,000 keys
+/// takes about 300 ms here (BENCHMARKS.md), so this is only reached when something is wrong.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to start one node.
 #[derive(Debug, Clone)]
@@ -21,7 +32,25 @@ pub struct NodeProcess {
 impl NodeProcess {
     /// Starts `exe node …` (the dsh binary) for this node.
     pub fn spawn(&self, exe: &Path, tied_to_parent: bool) -> Result<Child> {
-        use std::os::unix::process::CommandExt;
+        Ok(self.start(exe, tied_to_parent)?.0)
+    }
+
+    /// Starts the node and waits until it serves; an error, with the last line of its log,
+    /// when it exits first or does not serve within `START_TIMEOUT`.
+    pub fn spawn_and_wait(&self, exe: &Path, tied_to_parent: bool) -> Result<Child> {
+        let (mut child, ready) = self.start(exe, tied_to_parent)?;
+        let why = |e: Error| {
+            let log = std::fs::read_to_string(self.data.join("node.log")).unwrap_or_default();
+            match log.lines().rev().find(|l| !l.trim().is_empty()) {
+                Some(last) => Error::new(e.kind, format!("{}; its log ends: {last}", e.message)),
+                None => e,
+            }
+        };
+        ready.wait(&mut child, &self.id, START_TIMEOUT).map_err(why)?;
+        Ok(child)
+    }
+
+    fn start(&self, exe: &Path, tied_to_parent: bool) -> Result<(Child, Ready)> {
         std::fs::create_dir_all(&self.data).context(format!("create {}", self.data.display()))?;
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -37,26 +66,120 @@ impl NodeProcess {
         if let Some(b) = &self.bootstrap {
             cmd.args(["--bootstrap", b]);
         }
-        cmd.stdin(Stdio::null()).stdout(log.try_clone().context("node log")?).stderr(log).process_group(0);
-        if tied_to_parent {
-            // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-            unsafe {
-                cmd.pre_exec(|| {
-                    if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                        return Err(std::io::Error::last_os_error());
-                    }
-                    Ok(())
-                });
-            }
+        {
+            use std::os::unix::process::CommandExt;
+            cmd.stdin(Stdio::null()).stdout(log.try_clone().context("node log")?).stderr(log).process_group(0);
         }
-        let child = cmd.spawn().context(format!("start node {}", self.id))?;
+        let (child, ready) = launch(cmd, tied_to_parent).context(format!("start node {}", self.id))?;
         std::fs::write(self.pid_file(), child.id().to_string()).context("write pid file")?;
-        Ok(child)
+        Ok((child, ready))
     }
 
     pub fn pid_file(&self) -> PathBuf {
         pid_file(&self.data)
     }
+}
+
+/// The reading end of the pipe on which a starting node says it serves (`READY_FD_ENV`).
+pub struct Ready(File);
+
+impl Ready {
+    /// Waits until the node says it serves. Reading end of file first means the node is gone
+    /// (every copy of the writing end closed with it): the error then says how it exited.
+    pub fn wait(self, child: &mut Child, name: &str, timeout: Duration) -> Result<()> {
+        use std::io::Read;
+        let until = Instant::now() + timeout;
+        let mut pfd = libc::pollfd { fd: self.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(Error::timeout(format!(
+                    "{name} started (pid {}) but did not serve within {timeout:?}; it may still come up",
+                    child.id()
+                )));
+            }
+            // SAFETY: one pollfd we own, for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, left.as_millis().min(i32::MAX as u128) as i32) };
+            if n < 0 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                return Err(std::io::Error::last_os_error().into());
+            }
+            if n > 0 {
+                break;
+            }
+        }
+        let mut buf = [0u8; 16];
+        if (&self.0).read(&mut buf).unwrap_or(0) > 0 {
+            return Ok(());
+        }
+        // The node closed the pipe without a word: it exited (or is about to).
+        let until = Instant::now() + Duration::from_secs(2);
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break Some(s),
+                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
+                _ => break None,
+            }
+        };
+        let how = status.map_or("closed its start-up pipe".to_string(), |s| format!("exited ({s})"));
+        Err(Error::unreachable(format!("{name} did not come up: it {how} before serving")))
+    }
+}
+
+/// Spawns `cmd` with a pipe on which the node says when it serves, tied to this process when
+/// `tied` (forked from a thread that lives as long as the process: `PR_SET_PDEATHSIG` fires
+/// when the *thread* that forked exits, and tokio's blocking threads exit after 10 s idle).
+pub fn launch(mut cmd: Command, tied: bool) -> std::io::Result<(Child, Ready)> {
+    use std::os::unix::process::CommandExt;
+    let mut fds = [0; 2];
+    // SAFETY: pipe2 fills two descriptors we then own; both close on exec in this process.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors from pipe2, owned from here on.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let wfd = write.as_raw_fd();
+    cmd.env(crate::proto::READY_FD_ENV, wfd.to_string());
+    // SAFETY: fcntl and prctl are async-signal-safe and touch no memory of the parent. Only the
+    // child's copy of the writing end stays open across exec; a stray child of another thread
+    // never holds it past its own exec, so end of file means this node is gone.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::fcntl(wfd, libc::F_SETFD, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if tied && libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = if tied { spawn_from_lasting_thread(cmd)? } else { cmd.spawn()? };
+    drop(write);
+    Ok((child, Ready(File::from(read))))
+}
+
+type SpawnRequest = (Command, mpsc::SyncSender<std::io::Result<Child>>);
+
+/// Spawns `cmd` from one thread kept for the life of the process.
+fn spawn_from_lasting_thread(cmd: Command) -> std::io::Result<Child> {
+    static SPAWNER: OnceLock<mpsc::Sender<SpawnRequest>> = OnceLock::new();
+    let spawner = SPAWNER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<SpawnRequest>();
+        // The static keeps a sender, so this loop (and the thread) ends only with the process.
+        std::thread::Builder::new()
+            .name("dsh-spawner".into())
+            .spawn(move || {
+                for (mut cmd, reply) in rx {
+                    let _ = reply.send(cmd.spawn());
+                }
+            })
+            .expect("start the thread that spawns nodes");
+        tx
+    });
+    let (tx, rx) = mpsc::sync_channel(1);
+    let gone = || std::io::Error::other("the thread that spawns nodes is gone");
+    spawner.send((cmd, tx)).map_err(|_| gone())?;
+    rx.recv().map_err(|_| gone())?
 }
 
 pub fn pid_file(data: &Path) -> PathBuf {

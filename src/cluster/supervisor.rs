@@ -1,10 +1,12 @@
 //! The supervisor that `dsh node --supervisor ADDR` runs on a machine of a multi-machine
 //! cluster: it starts the node as its child process and takes process faults (crash, restart,
-//! pause, resume, state) over QUIC (ALPN `dsh-admin`) from clients holding a certificate of the
-//! cluster CA, so `crash n2` works wherever n2 runs. It owns the child process only: it never
-//! touches the node's data, and a child it did not start is none of its business.
+//! pause, resume) over QUIC (ALPN `dsh-admin`) from holders of an admin (or node) certificate
+//! of the cluster CA, so `crash n2` works wherever n2 runs; any certificate of the CA may ask
+//! for the state. The node lives as long as its supervisor, and a start that does not lead to a
+//! serving node is an error. It owns the child process only: it never touches the node's data,
+//! and a child it did not start is none of its business.
 
-use super::process::is_stopped;
+use super::process::{self, is_stopped};
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{self, CertPaths, Endpoint, TlsFiles, ALPN_ADMIN};
 use crate::proto::{node_name, Envelope, NodeId, ProcessAction, ProcessInfo, Reply, Request, Response};
@@ -15,6 +17,10 @@ use std::process::{Child, Command};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long a restarted node may take to serve before the supervisor answers. Below the 5 s
+/// a client waits for a supervisor, so a slow start is reported as one rather than lost.
+const RESTART_TIMEOUT: Duration = Duration::from_secs(4);
 
 pub struct SupervisorOptions {
     pub id: NodeId,
@@ -33,23 +39,30 @@ struct Supervised {
 }
 
 impl Supervised {
-    fn spawn(&self) -> Result<Child> {
-        use std::os::unix::process::CommandExt;
-        let exe = std::env::current_exe()?;
-        let mut cmd = Command::new(exe);
+    /// Starts the node and waits until it serves. The child is tied to this process: it is
+    /// forked from a thread that lives as long as the supervisor (see `process::launch`).
+    /// Returns the child unless it is gone, and whether it came up.
+    fn start(&self, timeout: Duration) -> Result<(Option<Child>, Result<()>)> {
+        let name = node_name(self.id);
+        let mut cmd = Command::new(std::env::current_exe()?);
         cmd.args(&self.args);
-        // SAFETY: prctl is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
+        let (mut child, ready) =
+            process::launch(cmd, true).map_err(|e| Error::internal(format!("start {name}: {e}")))?;
+        eprintln!("supervisor: started {name} (pid {})", child.id());
+        match ready.wait(&mut child, &name, timeout) {
+            Ok(()) => Ok((Some(child), Ok(()))),
+            // Still starting: keep it, it may yet serve, but the start is in doubt.
+            Err(e) if e.kind == ErrorKind::Timeout => {
+                eprintln!("supervisor: {}", e.message);
+                Ok((Some(child), Err(e)))
+            }
+            Err(e) => {
+                eprintln!("supervisor: {}", e.message);
+                let _ = child.kill();
+                let _ = child.wait();
+                Ok((None, Err(e)))
+            }
         }
-        let child = cmd.spawn().map_err(|e| Error::internal(format!("start {}: {e}", node_name(self.id))))?;
-        eprintln!("supervisor: started {} (pid {})", node_name(self.id), child.id());
-        Ok(child)
     }
 
     /// The child's state, reaping it if it has exited.
@@ -87,7 +100,11 @@ impl Supervised {
             ProcessAction::Restart if now.pid.is_some() => {
                 return Err(Error::new(ErrorKind::Conflict, format!("{name} is already running")));
             }
-            ProcessAction::Restart => *child = Some(self.spawn()?),
+            ProcessAction::Restart => {
+                let (started, up) = self.start(RESTART_TIMEOUT)?;
+                *child = started;
+                up?;
+            }
             ProcessAction::Pause => drop(signal(libc::SIGSTOP)?),
             ProcessAction::Resume => drop(signal(libc::SIGCONT)?),
         }
@@ -131,7 +148,11 @@ pub async fn supervise(opts: SupervisorOptions, mut shutdown: watch::Receiver<bo
     let tls = TlsFiles::load(&CertPaths::in_dir(&opts.certs, &node_name(opts.id)))?;
     let endpoint = Endpoint::serving(opts.listen, &tls, &[ALPN_ADMIN])?;
     let sup = Arc::new(Supervised { id: opts.id, args: opts.node_args, child: Mutex::new(None) });
-    *sup.child.lock().unwrap() = Some(sup.spawn()?);
+    let first = sup.clone();
+    let (started, up) =
+        tokio::task::spawn_blocking(move || first.start(process::START_TIMEOUT)).await.map_err(|e| Error::internal(e.to_string()))??;
+    *sup.child.lock().unwrap() = started;
+    up?;
     eprintln!("supervisor of {} listening on {}", node_name(opts.id), opts.listen);
     loop {
         tokio::select! {
@@ -149,22 +170,34 @@ pub async fn supervise(opts: SupervisorOptions, mut shutdown: watch::Receiver<bo
 }
 
 async fn serve(sup: Arc<Supervised>, incoming: quinn::Incoming, mut shutdown: watch::Receiver<bool>) {
-    // The TLS handshake refuses anyone without a certificate of the cluster CA.
+    // The TLS handshake refuses anyone without a valid certificate of the cluster CA.
     let Ok(conn) = incoming.await else { return };
+    let principal = match net::peer_principal(&conn) {
+        Ok(p) => p,
+        Err(e) => return conn.close(0u32.into(), e.message.as_bytes()),
+    };
     loop {
         let (mut send, mut recv) = tokio::select! {
             s = conn.accept_bi() => match s { Ok(s) => s, Err(_) => return },
             _ = shutdown.changed() => return,
         };
         let result = match net::read_frame::<Envelope>(&mut recv).await {
-            Ok(Envelope { request: Request::Process(action), .. }) => {
-                let sup = sup.clone();
-                tokio::task::spawn_blocking(move || sup.act(action))
-                    .await
-                    .unwrap_or_else(|e| Err(Error::internal(e.to_string())))
-                    .map(Response::Process)
-            }
-            Ok(_) => Err(Error::usage("a supervisor only takes process actions (crash, restart, pause, resume)")),
+            Ok(env) => match (net::authorize(&principal, &env.request), env.request) {
+                (Err(e), _) => {
+                    eprintln!("supervisor: denied {}: {}", conn.remote_address(), e.message);
+                    Err(e)
+                }
+                (Ok(()), Request::Process(action)) => {
+                    let sup = sup.clone();
+                    tokio::task::spawn_blocking(move || sup.act(action))
+                        .await
+                        .unwrap_or_else(|e| Err(Error::internal(e.to_string())))
+                        .map(Response::Process)
+                }
+                (Ok(()), _) => {
+                    Err(Error::usage("a supervisor only takes process actions (crash, restart, pause, resume)"))
+                }
+            },
             Err(e) => Err(e),
         };
         let reply = Reply { node: sup.id, leader: None, result };

@@ -8,6 +8,7 @@
 mod ahead;
 mod cache;
 mod events;
+mod gate;
 mod log_store;
 mod log_writer;
 mod metrics;
@@ -23,4 +24,6 @@ mod systems;
 mod ticker;
 mod types;
 
+pub use network::{PeerReply, PeerRequest};
 pub use server::{raft_config, run, NodeOptions};
+pub use types::TypeConfig;

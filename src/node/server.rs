@@ -1,8 +1,10 @@
 //! Starts a node and serves it: opens storage, builds the openraft instance, accepts QUIC
-//! connections and dispatches each stream by ALPN (peer RPCs or client requests), and joins an
-//! existing cluster when asked. Everything it spawns stops when `shutdown` fires.
+//! connections and dispatches each stream by ALPN (peer RPCs or client requests) after the
+//! gate: the peer protocol takes node certificates only, and each request the role it needs.
+//! It joins an existing cluster when asked. Everything it spawns stops when `shutdown` fires.
 
 use super::events::{self, Events};
+use super::gate::{Admitted, Gate, CLOSE_DENIED};
 use super::log_store::LogStore;
 use super::metrics::Metrics;
 use super::network::{apply_faults, PeerReply, PeerRequest, Peers};
@@ -11,7 +13,7 @@ use super::service::Service;
 use super::state_machine::StateMachine;
 use super::types::Raft;
 use crate::error::{Context, Error, Result};
-use crate::net::{self, CertPaths, Endpoint, Peer, TlsFiles, ALPN_CLIENT, ALPN_RAFT};
+use crate::net::{self, CertPaths, Endpoint, Principal, Peer, Role, TlsFiles, ALPN_CLIENT, ALPN_RAFT};
 use crate::proto::{node_name, Envelope, NodeId, Reply, Request, Response};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use std::collections::BTreeMap;
@@ -124,11 +126,15 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let joiner = (!opts.join.is_empty() && !is_voter).then(|| {
         tokio::spawn(join_cluster(endpoint.clone(), opts.id, addr.clone(), opts.join.clone(), shutdown.clone()))
     });
+    let gate = Gate::new(svc.events.clone());
+    tell_ready();
 
     loop {
         tokio::select! {
             incoming = endpoint.accept() => match incoming {
-                Some(incoming) => { tokio::spawn(serve_connection(svc.clone(), incoming, shutdown.clone())); }
+                Some(incoming) => {
+                    tokio::spawn(serve_connection(svc.clone(), gate.clone(), incoming, shutdown.clone()));
+                }
                 None => break,
             },
             _ = shutdown.changed() => break,
@@ -171,8 +177,34 @@ async fn join_cluster(
     }
 }
 
-async fn serve_connection(svc: Arc<Service>, incoming: quinn::Incoming, mut shutdown: watch::Receiver<bool>) {
-    // The TLS handshake refuses anyone without a CA-issued certificate.
+/// Tells whoever started this node that it serves (`proto::READY_FD_ENV`).
+fn tell_ready() {
+    use std::io::Write;
+    use std::os::fd::FromRawFd;
+    let Some(fd) = std::env::var(crate::proto::READY_FD_ENV).ok().and_then(|v| v.parse::<i32>().ok()) else { return };
+    // SAFETY: the fd was left open for this process by the one that started it, and nothing
+    // else here uses it; `File` closes it when dropped.
+    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
+    let _ = f.write_all(b"serving\n");
+}
+
+/// What every stream of one connection is served under.
+struct Conn {
+    holder: Principal,
+    is_raft: bool,
+    /// Set when the whole connection is refused (a non-node on the peer protocol): every stream
+    /// gets this answer and nothing it sends is read.
+    refused: Option<Error>,
+    _admitted: Admitted,
+}
+
+async fn serve_connection(
+    svc: Arc<Service>,
+    gate: Arc<Gate>,
+    incoming: quinn::Incoming,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    // The TLS handshake refuses anyone without a valid (unexpired) certificate of the CA.
     let conn = match incoming.await {
         Ok(c) => c,
         Err(e) => {
@@ -185,10 +217,29 @@ async fn serve_connection(svc: Arc<Service>, incoming: quinn::Incoming, mut shut
         .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
         .and_then(|h| h.protocol);
     let is_raft = alpn.as_deref() == Some(ALPN_RAFT);
+    let from = conn.remote_address();
+    let admitted = net::peer_principal(&conn).and_then(|holder| Ok((gate.admit(&holder)?, holder)));
+    let (admitted, holder) = match admitted {
+        Ok(a) => a,
+        Err(e) => {
+            gate.record(format!("refused a connection from {from}: {}", e.message));
+            conn.close(CLOSE_DENIED.into(), e.message.as_bytes());
+            return;
+        }
+    };
+    let refused = (is_raft && holder.role != Role::Node).then(|| {
+        let e = Error::denied(format!(
+            "the peer protocol (Raft, entries sent ahead, forwarding) needs {}; this is {holder}",
+            Role::Node.certificate()
+        ));
+        gate.record(format!("refused {from} on {}: {}", String::from_utf8_lossy(ALPN_RAFT), e.message));
+        e
+    });
+    let ctx = Arc::new(Conn { holder, is_raft, refused, _admitted: admitted });
     loop {
         tokio::select! {
             stream = conn.accept_bi() => match stream {
-                Ok((send, recv)) => { tokio::spawn(serve_stream(svc.clone(), is_raft, send, recv)); }
+                Ok((send, recv)) => { tokio::spawn(serve_stream(svc.clone(), gate.clone(), ctx.clone(), send, recv)); }
                 Err(_) => return,
             },
             _ = shutdown.changed() => return,
@@ -196,8 +247,16 @@ async fn serve_connection(svc: Arc<Service>, incoming: quinn::Incoming, mut shut
     }
 }
 
-async fn serve_stream(svc: Arc<Service>, is_raft: bool, mut send: quinn::SendStream, mut recv: quinn::RecvStream) {
-    let written = if is_raft {
+async fn serve_stream(
+    svc: Arc<Service>,
+    gate: Arc<Gate>,
+    conn: Arc<Conn>,
+    mut send: quinn::SendStream,
+    mut recv: quinn::RecvStream,
+) {
+    let written = if let Some(e) = &conn.refused {
+        net::write_frame(&mut send, &PeerReply::Refused(e.clone())).await
+    } else if conn.is_raft {
         let reply = match net::read_frame::<PeerRequest>(&mut recv).await {
             Ok(PeerRequest::Ahead(ahead)) => {
                 // Faults on this side cut hints too; nothing is answered either way.
@@ -224,7 +283,13 @@ async fn serve_stream(svc: Arc<Service>, is_raft: bool, mut send: quinn::SendStr
     } else {
         let started = std::time::Instant::now();
         let (reply, bytes_in) = match net::read_frame_sized::<Envelope>(&mut recv).await {
-            Ok((env, n)) => (svc.handle(env, true).await, n),
+            Ok((env, n)) => match net::authorize(&conn.holder, &env.request) {
+                Ok(()) => (svc.handle(env, true).await, n),
+                Err(e) => {
+                    gate.record(e.message.clone());
+                    (Reply { node: svc.id, leader: None, result: Err(e) }, n)
+                }
+            },
             Err(e) => (Reply { node: svc.id, leader: None, result: Err(e) }, 0),
         };
         let written = net::write_frame(&mut send, &reply).await;

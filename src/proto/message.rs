@@ -173,6 +173,11 @@ pub struct ProcessInfo {
     pub pid: Option<u32>,
 }
 
+/// Environment variable naming a file descriptor on which a starting node writes one line once
+/// it serves, then closes it, so whoever started it (the local cluster, a supervisor) knows it
+/// came up, or, reading end of file first, that it exited before it did.
+pub const READY_FD_ENV: &str = "DSH_READY_FD";
+
 /// Something that happened on a node, as `events` shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {

@@ -14,6 +14,6 @@ pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
 pub use message::{
     CacheNotice, Envelope, Event, Faults, KeyValue, NodeMetrics, NodeStatus, PeerMetrics, ProcessAction, ProcessInfo,
-    Reply, Request, Response, Slow, Versioned,
+    Reply, Request, Response, Slow, Versioned, READY_FD_ENV,
 };
 pub use systems::{ChatDigest, ChatMessage, Holder, LockInfo, QueueItem, QueueStat, Waiter};
