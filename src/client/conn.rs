@@ -149,6 +149,8 @@ impl Client {
                         }
                         return reply.result.map(|value| Served { node: reply.node, leader: reply.leader, value });
                     }
+                    // A refused certificate is refused by every node alike.
+                    Err(e) if e.kind == ErrorKind::Denied => return Err(e),
                     Err(e) => {
                         if self.leader_hint() == Some(id) {
                             self.leader_hint.store(0, Ordering::Relaxed);

@@ -169,8 +169,13 @@ impl Peer {
     }
 }
 
-/// One request/reply exchange on a new stream of `conn`.
+/// One request/reply exchange on a new stream of `conn`. When the peer closed the connection
+/// to refuse this certificate, the refusal is the answer rather than the lost stream.
 pub async fn call<Q: Serialize, A: DeserializeOwned>(conn: &quinn::Connection, request: &Q) -> Result<A> {
+    exchange(conn, request).await.map_err(|e| super::role::refusal(conn).unwrap_or(e))
+}
+
+async fn exchange<Q: Serialize, A: DeserializeOwned>(conn: &quinn::Connection, request: &Q) -> Result<A> {
     let lost = |e: &dyn std::fmt::Display| Error::unreachable(format!("{}: {e}", conn.remote_address()));
     let (mut send, mut recv) = conn.open_bi().await.map_err(|e| lost(&e))?;
     write_frame(&mut send, request).await?;

@@ -13,5 +13,7 @@ pub use endpoint::{
     call, read_frame, read_frame_sized, write_frame, Endpoint, Peer, ALPN_ADMIN, ALPN_CLIENT, ALPN_RAFT,
 };
 pub use fault::{FaultFilter, Verdict};
-pub use role::{authorize, peer_principal, read_cert, read_cert_file, required_role, CertInfo, Principal, Role};
+pub use role::{
+    authorize, peer_principal, read_cert, read_cert_file, refusal, required_role, CertInfo, Principal, Role, CLOSE_DENIED,
+};
 pub use tls::TlsFiles;

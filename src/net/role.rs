@@ -115,6 +115,41 @@ pub fn peer_principal(conn: &quinn::Connection) -> Result<Principal> {
     Ok(read_cert(leaf)?.principal)
 }
 
+/// The QUIC application close code of a connection a node refuses after the handshake (too
+/// many connections for one certificate).
+pub const CLOSE_DENIED: u32 = 0x403;
+
+/// Why the peer closed `conn`, when it was a refusal: a TLS alert at the handshake (TLS 1.3
+/// finishes the client's side before the server has checked its certificate, so a refused
+/// client learns it only from the close) or the node's own `CLOSE_DENIED`.
+pub fn refusal(conn: &quinn::Connection) -> Option<Error> {
+    let at = conn.remote_address();
+    let alert = match conn.close_reason()? {
+        quinn::ConnectionError::ApplicationClosed(a) if a.error_code == CLOSE_DENIED.into() => {
+            return Some(Error::denied(format!("{at}: {}", String::from_utf8_lossy(&a.reason))));
+        }
+        quinn::ConnectionError::ConnectionClosed(c) => {
+            let code = u64::from(c.error_code);
+            (0x100..0x200).contains(&code).then_some(code as u8)?
+        }
+        _ => return None,
+    };
+    let what = match alert {
+        42 => "bad certificate",
+        43 => "unsupported certificate",
+        45 => "certificate expired",
+        46 => "certificate unknown",
+        48 => "certificate of an unknown CA",
+        49 => "access denied",
+        // Every dsh CA has the same name, so another cluster's certificate is found to have a
+        // signature the CA of this one did not make.
+        51 => "signature not made by this cluster's CA",
+        116 => "certificate required",
+        _ => "TLS alert",
+    };
+    Some(Error::denied(format!("{at} refused this certificate at the handshake: {what} (alert {alert})")))
+}
+
 /// The least role that may make `request`. Anything that changes a node other than through
 /// the log (faults, damage, repair, membership, the event record) or acts on its process needs
 /// an admin; everything else is a client's.

@@ -20,9 +20,6 @@ pub const MAX_NODE_CONNECTIONS: usize = 256;
 /// push everything else out of the event record.
 const DENIED_EVENTS_PER_SECOND: u32 = 10;
 
-/// The QUIC application close code for a connection refused by the gate.
-pub const CLOSE_DENIED: u32 = 0x403;
-
 pub struct Gate {
     open: Mutex<HashMap<Principal, usize>>,
     events: Arc<Events>,

@@ -4,7 +4,7 @@
 //! It joins an existing cluster when asked. Everything it spawns stops when `shutdown` fires.
 
 use super::events::{self, Events};
-use super::gate::{Admitted, Gate, CLOSE_DENIED};
+use super::gate::{Admitted, Gate};
 use super::log_store::LogStore;
 use super::metrics::Metrics;
 use super::network::{apply_faults, PeerReply, PeerRequest, Peers};
@@ -223,7 +223,7 @@ async fn serve_connection(
         Ok(a) => a,
         Err(e) => {
             gate.record(format!("refused a connection from {from}: {}", e.message));
-            conn.close(CLOSE_DENIED.into(), e.message.as_bytes());
+            conn.close(net::CLOSE_DENIED.into(), e.message.as_bytes());
             return;
         }
     };

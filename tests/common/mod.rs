@@ -1,10 +1,11 @@
 //! Test clusters: real `dsh node` processes on loopback ports in a temp dir, with certificates
 //! from the cluster CA. Each test passes its own port base so tests can run side by side.
-//! Every process is killed when the cluster is dropped.
+//! Every process is killed when the cluster is dropped. The cluster file presents an admin
+//! certificate (faults, corrupt and repair work); `issue` and `foreign_cert` make others.
 #![allow(dead_code)]
 
 use dsh::client::{Client, ClusterFile, NodeEntry};
-use dsh::net::{self, Identity};
+use dsh::net::{self, CertPaths, Identity};
 use dsh::proto::{NodeStatus, Request, Response};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -33,7 +34,7 @@ impl TestCluster {
         let dir = tempfile::tempdir().unwrap();
         let certs = dir.path().join("certs");
         net::init_ca(&certs).unwrap();
-        let client = net::issue(&certs, &Identity::Client { name: "client".into() }).unwrap();
+        let client = net::issue(&certs, &Identity::Admin { name: "admin".into() }).unwrap();
         let mut nodes = Vec::new();
         for i in 1..=n {
             let name = format!("n{i}");
@@ -69,9 +70,31 @@ impl TestCluster {
         self.dir.path().join("certs")
     }
 
-    /// A client; call inside a tokio runtime.
+    /// A client presenting the admin certificate; call inside a tokio runtime.
     pub fn client(&self) -> Client {
         Client::new(&self.cluster_file(), Duration::from_secs(5)).unwrap()
+    }
+
+    /// Issues a certificate of this cluster's CA (a client-role one, say) next to the others.
+    pub fn issue(&self, who: &Identity) -> CertPaths {
+        net::issue(&self.certs(), who).unwrap()
+    }
+
+    /// The cluster file with `cert` presented instead; the CA it trusts is kept.
+    pub fn cluster_file_as(&self, cert: &CertPaths) -> ClusterFile {
+        ClusterFile { cert: cert.cert.clone(), key: cert.key.clone(), ..self.cluster_file() }
+    }
+
+    /// As `cluster_file_as`, saved as `NAME.toml` in the cluster's dir, for the dsh binary.
+    pub fn cluster_file_path_as(&self, cert: &CertPaths, name: &str) -> PathBuf {
+        let path = self.dir.path().join(format!("{name}.toml"));
+        self.cluster_file_as(cert).save(&path).unwrap();
+        path
+    }
+
+    /// A client presenting `cert`; call inside a tokio runtime.
+    pub fn client_as(&self, cert: &CertPaths) -> Client {
+        Client::new(&self.cluster_file_as(cert), Duration::from_secs(5)).unwrap()
     }
 
     fn node(&mut self, id: u64) -> &mut TestNode {
@@ -123,6 +146,16 @@ impl TestCluster {
     pub fn dsh(&self, args: &[&str]) -> Output {
         Command::new(DSH).arg("--cluster").arg(&self.file).args(args).output().unwrap()
     }
+}
+
+/// A certificate for `who` from a CA of its own, kept in a temp dir (returned, keep it alive);
+/// `ca` still names `trusted_ca`, so its holder trusts the real nodes and only its own
+/// certificate is foreign.
+pub fn foreign_cert(who: &Identity, trusted_ca: &Path) -> (tempfile::TempDir, CertPaths) {
+    let dir = tempfile::tempdir().unwrap();
+    net::init_ca(dir.path()).unwrap();
+    let paths = net::issue(dir.path(), who).unwrap();
+    (dir, CertPaths { ca: trusted_ca.to_path_buf(), ..paths })
 }
 
 /// Prints the tail of every node log under `dir`, so a failed test shows what the nodes saw.

@@ -63,8 +63,9 @@ async fn get_faults(ctx: &Ctx, node: NodeId) -> Result<Faults> {
     }
 }
 
-/// Applies `change` to each node's faults; nodes that cannot be reached are reported, not fatal.
-async fn update(ctx: &Ctx, nodes: &[NodeId], change: impl Fn(NodeId, &mut Faults)) -> Vec<String> {
+/// Applies `change` to each node's faults; nodes that cannot be reached are reported, not
+/// fatal. A refusal (a certificate without the admin role) is the command's answer.
+async fn update(ctx: &Ctx, nodes: &[NodeId], change: impl Fn(NodeId, &mut Faults)) -> Result<Vec<String>> {
     let mut missed = Vec::new();
     for &n in nodes {
         let r = async {
@@ -72,11 +73,13 @@ async fn update(ctx: &Ctx, nodes: &[NodeId], change: impl Fn(NodeId, &mut Faults
             change(n, &mut f);
             ctx.client.call(Target::Node(n), Request::SetFaults(f)).await
         };
-        if r.await.is_err() {
-            missed.push(node_name(n));
+        match r.await {
+            Ok(_) => {}
+            Err(e) if e.kind == crate::error::ErrorKind::Denied => return Err(e),
+            Err(_) => missed.push(node_name(n)),
         }
     }
-    missed
+    Ok(missed)
 }
 
 fn suffix(missed: &[String]) -> String {
@@ -111,7 +114,7 @@ fn parse_groups(text: &str, all: &[NodeId]) -> Result<Vec<BTreeSet<NodeId>>> {
 async fn cut(ctx: &Ctx, groups: Vec<BTreeSet<NodeId>>) -> Result<Output> {
     let all = ctx.client.node_ids();
     let side = |n: NodeId| groups.iter().position(|g| g.contains(&n));
-    let missed = update(ctx, &all, |n, f| f.cut = all.iter().copied().filter(|p| side(*p) != side(n)).collect()).await;
+    let missed = update(ctx, &all, |n, f| f.cut = all.iter().copied().filter(|p| side(*p) != side(n)).collect()).await?;
     let shown: Vec<String> =
         groups.iter().map(|g| g.iter().map(|n| node_name(*n)).collect::<Vec<_>>().join(",")).collect();
     let groups_json: Vec<Vec<String>> = groups.iter().map(|g| g.iter().map(|n| node_name(*n)).collect()).collect();
@@ -168,7 +171,7 @@ async fn slow(ctx: &Ctx, a: &Args) -> Result<Output> {
         f.slow.retain(|s| s.to != to);
         f.slow.push(Slow { to, delay_ms, jitter_ms, loss_pct });
     })
-    .await;
+    .await?;
     Ok(Output::new("slow")
         .field("target", target)
         .field("delay_ms", delay_ms)
@@ -178,7 +181,7 @@ async fn slow(ctx: &Ctx, a: &Args) -> Result<Output> {
 }
 
 async fn heal(ctx: &Ctx) -> Result<Output> {
-    let missed = update(ctx, &ctx.client.node_ids(), |_, f| *f = Faults::default()).await;
+    let missed = update(ctx, &ctx.client.node_ids(), |_, f| *f = Faults::default()).await?;
     Ok(Output::new("heal").field("not_reached", json!(missed)).text(format!("healed{}", suffix(&missed))))
 }
 
