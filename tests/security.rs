@@ -158,12 +158,8 @@ fn faults_corrupt_repair_and_join_need_an_admin_certificate() {
     let as_alice = c.cluster_file_path_as(&alice, "alice");
     let admin = c.file.clone();
     let run = |file: &std::path::Path, cmd: &str| {
-        let out = std::process::Command::new(DSH)
-            .arg("--cluster")
-            .arg(file)
-            .args(["--json", "-c", cmd])
-            .output()
-            .unwrap();
+        let out =
+            std::process::Command::new(DSH).arg("--cluster").arg(file).args(["--json", "-c", cmd]).output().unwrap();
         let last = stdout(&out).lines().last().map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap());
         (out.status.code(), last.unwrap_or_else(|| panic!("`{cmd}` printed nothing: {}", stderr(&out))))
     };
@@ -197,7 +193,10 @@ fn faults_corrupt_repair_and_join_need_an_admin_certificate() {
         let seen = denied_events(&admin, 1).await;
         assert!(seen.iter().any(|t| t.contains("setting faults") && t.contains("alice")), "recorded: {seen:?}");
         let faults = admin.call(Target::Node(1), Request::GetFaults).await.unwrap();
-        assert!(matches!(faults.value, Response::Faults(f) if f.cut.is_empty()), "the client's partition did not happen");
+        assert!(
+            matches!(faults.value, Response::Faults(f) if f.cut.is_empty()),
+            "the client's partition did not happen"
+        );
     });
 
     // The admin does each of them.

@@ -149,8 +149,9 @@ pub async fn supervise(opts: SupervisorOptions, mut shutdown: watch::Receiver<bo
     let endpoint = Endpoint::serving(opts.listen, &tls, &[ALPN_ADMIN])?;
     let sup = Arc::new(Supervised { id: opts.id, args: opts.node_args, child: Mutex::new(None) });
     let first = sup.clone();
-    let (started, up) =
-        tokio::task::spawn_blocking(move || first.start(process::START_TIMEOUT)).await.map_err(|e| Error::internal(e.to_string()))??;
+    let (started, up) = tokio::task::spawn_blocking(move || first.start(process::START_TIMEOUT))
+        .await
+        .map_err(|e| Error::internal(e.to_string()))??;
     *sup.child.lock().unwrap() = started;
     up?;
     eprintln!("supervisor of {} listening on {}", node_name(opts.id), opts.listen);

@@ -14,6 +14,7 @@ pub use endpoint::{
 };
 pub use fault::{FaultFilter, Verdict};
 pub use role::{
-    authorize, peer_principal, read_cert, read_cert_file, refusal, required_role, CertInfo, Principal, Role, CLOSE_DENIED,
+    authorize, peer_principal, read_cert, read_cert_file, refusal, required_role, CertInfo, Principal, Role,
+    CLOSE_DENIED,
 };
 pub use tls::TlsFiles;

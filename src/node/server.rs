@@ -13,7 +13,7 @@ use super::service::Service;
 use super::state_machine::StateMachine;
 use super::types::Raft;
 use crate::error::{Context, Error, Result};
-use crate::net::{self, CertPaths, Endpoint, Principal, Peer, Role, TlsFiles, ALPN_CLIENT, ALPN_RAFT};
+use crate::net::{self, CertPaths, Endpoint, Peer, Principal, Role, TlsFiles, ALPN_CLIENT, ALPN_RAFT};
 use crate::proto::{node_name, Envelope, NodeId, Reply, Request, Response};
 use openraft::{BasicNode, Config, SnapshotPolicy};
 use std::collections::BTreeMap;

@@ -52,7 +52,13 @@ impl Ctx {
     /// through the node's supervisor.
     pub async fn process(&self, id: NodeId, action: ProcessAction) -> Result<ProcessInfo> {
         match &self.local {
-            Some(l) => l.cluster.act(&node_name(id), action, l.tied_to_parent),
+            // Blocking (a restart waits until the node serves): off the runtime's threads.
+            Some(l) => {
+                let l = l.clone();
+                tokio::task::spawn_blocking(move || l.cluster.act(&node_name(id), action, l.tied_to_parent))
+                    .await
+                    .map_err(|e| crate::error::Error::internal(e.to_string()))?
+            }
             None => self.client.supervise(id, action).await,
         }
     }

@@ -114,7 +114,8 @@ fn parse_groups(text: &str, all: &[NodeId]) -> Result<Vec<BTreeSet<NodeId>>> {
 async fn cut(ctx: &Ctx, groups: Vec<BTreeSet<NodeId>>) -> Result<Output> {
     let all = ctx.client.node_ids();
     let side = |n: NodeId| groups.iter().position(|g| g.contains(&n));
-    let missed = update(ctx, &all, |n, f| f.cut = all.iter().copied().filter(|p| side(*p) != side(n)).collect()).await?;
+    let missed =
+        update(ctx, &all, |n, f| f.cut = all.iter().copied().filter(|p| side(*p) != side(n)).collect()).await?;
     let shown: Vec<String> =
         groups.iter().map(|g| g.iter().map(|n| node_name(*n)).collect::<Vec<_>>().join(",")).collect();
     let groups_json: Vec<Vec<String>> = groups.iter().map(|g| g.iter().map(|n| node_name(*n)).collect()).collect();
