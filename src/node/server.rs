@@ -190,7 +190,8 @@ fn tell_ready() {
 
 /// What every stream of one connection is served under.
 struct Conn {
-    holder: Principal,
+    principal: Principal,
+    from: SocketAddr,
     is_raft: bool,
     /// Set when the whole connection is refused (a non-node on the peer protocol): every stream
     /// gets this answer and nothing it sends is read.
@@ -218,8 +219,8 @@ async fn serve_connection(
         .and_then(|h| h.protocol);
     let is_raft = alpn.as_deref() == Some(ALPN_RAFT);
     let from = conn.remote_address();
-    let admitted = net::peer_principal(&conn).and_then(|holder| Ok((gate.admit(&holder)?, holder)));
-    let (admitted, holder) = match admitted {
+    let admitted = net::peer_principal(&conn).and_then(|p| Ok((gate.admit(&p)?, p)));
+    let (admitted, principal) = match admitted {
         Ok(a) => a,
         Err(e) => {
             gate.record(format!("refused a connection from {from}: {}", e.message));
@@ -227,15 +228,15 @@ async fn serve_connection(
             return;
         }
     };
-    let refused = (is_raft && holder.role != Role::Node).then(|| {
+    let refused = (is_raft && principal.role != Role::Node).then(|| {
         let e = Error::denied(format!(
-            "the peer protocol (Raft, entries sent ahead, forwarding) needs {}; this is {holder}",
+            "the peer protocol (Raft, entries sent ahead, forwarding) needs {}; this is {principal}",
             Role::Node.certificate()
         ));
         gate.record(format!("refused {from} on {}: {}", String::from_utf8_lossy(ALPN_RAFT), e.message));
         e
     });
-    let ctx = Arc::new(Conn { holder, is_raft, refused, _admitted: admitted });
+    let ctx = Arc::new(Conn { principal, from, is_raft, refused, _admitted: admitted });
     loop {
         tokio::select! {
             stream = conn.accept_bi() => match stream {
@@ -283,10 +284,10 @@ async fn serve_stream(
     } else {
         let started = std::time::Instant::now();
         let (reply, bytes_in) = match net::read_frame_sized::<Envelope>(&mut recv).await {
-            Ok((env, n)) => match net::authorize(&conn.holder, &env.request) {
+            Ok((env, n)) => match net::authorize(&conn.principal, &env.request) {
                 Ok(()) => (svc.handle(env, true).await, n),
                 Err(e) => {
-                    gate.record(e.message.clone());
+                    gate.record(format!("refused {}: {}", conn.from, e.message));
                     (Reply { node: svc.id, leader: None, result: Err(e) }, n)
                 }
             },
