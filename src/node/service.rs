@@ -90,7 +90,8 @@ impl Service {
                     overdue(deadline)?;
                     let addr = self.addr_of(leader)?;
                     let left = deadline.saturating_duration_since(Instant::now());
-                    let fwd = Envelope { timeout_ms: left.as_millis() as u32, request: env.request.clone(), id: env.id };
+                    let fwd =
+                        Envelope { timeout_ms: left.as_millis() as u32, request: env.request.clone(), id: env.id };
                     // If the leader dies mid-request, follow the election instead of waiting
                     // on a connection that will never answer.
                     let waiter = self.raft.wait(Some(left));

@@ -77,9 +77,7 @@ impl Service {
             Request::QueuePop { queue, visibility_ms } => {
                 self.write(Op::QueuePop { queue: queue.clone(), visibility_ms: *visibility_ms }, rid).await
             }
-            Request::QueueAck { queue, id } => {
-                self.write(Op::QueueAck { queue: queue.clone(), id: *id }, rid).await
-            }
+            Request::QueueAck { queue, id } => self.write(Op::QueueAck { queue: queue.clone(), id: *id }, rid).await,
             Request::QueueStats => self.read(false, || self.store.queue_stats().map(Response::QueueStats)).await,
             _ => return None,
         })

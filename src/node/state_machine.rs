@@ -29,6 +29,9 @@ pub(super) const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const DURABLE_EVERY: u64 = 2000;
 
+/// Something apply noticed that people watching `events` care about: (kind, text).
+type Note = (&'static str, String);
+
 /// Shared by openraft (which applies) and the node's services (which read).
 pub struct Store {
     pub(super) db: Database,
@@ -164,7 +167,7 @@ impl StateMachine {
     pub(super) fn apply_batch(
         &self,
         entries: impl IntoIterator<Item = Entry>,
-    ) -> Result<(Vec<EntryResult>, Vec<(&'static str, String)>), StorageError> {
+    ) -> Result<(Vec<EntryResult>, Vec<Note>), StorageError> {
         let started = std::time::Instant::now();
         let mut tx = self.store.db.begin_write().map_err(sm_err)?;
         let mut results = Vec::new();
@@ -432,3 +435,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod apply_tests;

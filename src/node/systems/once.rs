@@ -142,3 +142,28 @@ fn forget(sys: &mut Sys, client: u64, at: u64) -> Result<(), Fatal> {
     sys.once_idle.remove((at, client))?;
     Ok(())
 }
+
+/// The whole record, one line per client, for the apply tests' golden output.
+#[cfg(test)]
+pub(in crate::node) fn dump(tx: &redb::ReadTransaction) -> Result<Vec<String>, Fatal> {
+    let sessions = tx.open_table(super::tables::ONCE_SESSIONS)?;
+    let outcomes = tx.open_table(super::tables::ONCE_OUTCOMES)?;
+    let mut out = Vec::new();
+    for item in sessions.iter()? {
+        let (k, v) = item?;
+        let client = k.value();
+        let s: Session = dec(v.value())?;
+        let mut seqs = Vec::new();
+        for o in outcomes.range((client, 0)..=(client, u64::MAX))? {
+            seqs.push(o?.0.value().1.to_string());
+        }
+        out.push(format!(
+            "client {client}: floor {}, last active {}, kept {} [{}]",
+            s.floor,
+            s.last_ms,
+            s.kept,
+            seqs.join(" ")
+        ));
+    }
+    Ok(out)
+}
