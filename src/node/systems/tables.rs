@@ -79,6 +79,7 @@ pub(in crate::node) struct Sys<'t> {
     pub once_sessions: Table<'t, u64, &'static [u8]>,
     pub once_outcomes: Table<'t, (u64, u64), &'static [u8]>,
     pub once_idle: Table<'t, (u64, u64), ()>,
+    pub once_cache: super::once::Sessions,
     /// What happened that people watching `events` care about (grants, expiries, deadlocks,
     /// redeliveries), for the node to report after the batch commits.
     pub notes: Vec<(&'static str, String)>,
@@ -102,6 +103,7 @@ impl<'t> Sys<'t> {
             once_sessions: tx.open_table(ONCE_SESSIONS)?,
             once_outcomes: tx.open_table(ONCE_OUTCOMES)?,
             once_idle: tx.open_table(ONCE_IDLE)?,
+            once_cache: Default::default(),
         })
     }
 
@@ -147,6 +149,7 @@ impl<'t> Sys<'t> {
 
     /// Saves the log clock; returns the earliest pending deadline.
     pub fn close(mut self) -> Result<Option<u64>, Fatal> {
+        super::once::flush(&mut self)?;
         let now = self.now;
         self.set_meta("clock", &now)?;
         next_deadline(&self.deadlines)
