@@ -261,12 +261,14 @@ impl Service {
             Some(id) => Op::Once { id, op: Box::new(op) },
             None => op,
         };
+        // Chat sends carry their own message id, so a second copy of one is harmless too.
+        let repeatable = matches!(op, Op::Once { .. } | Op::ChatSend { .. });
         let was_leader = self.raft.metrics().borrow().state == ServerState::Leader;
         match self.proposer.propose(op).await {
             Proposed::Applied(r) => Outcome::Done(r),
             // Proposed while leading, refused for not leading: it may sit in the log and still
             // commit under the next leader. Passing on a copy without an id could apply it twice.
-            Proposed::NotLeader(_) if was_leader && id.is_none() => Outcome::Done(Err(Error::timeout(format!(
+            Proposed::NotLeader(_) if was_leader && !repeatable => Outcome::Done(Err(Error::timeout(format!(
                 "n{} lost leadership while proposing this write; it may or may not take effect",
                 self.id
             )))),
