@@ -93,7 +93,9 @@ fn contention_waiting_expiry_tokens_shared_and_deadlock() {
         assert!(d.token > c1.token);
         assert!(lock(&client, "y").await.holders.iter().all(|h| h.owner == "d"), "c's lease is gone");
         let e = release(&client, "y", "c").await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::NotFound, "an expired holder cannot release");
+        assert_eq!(e.kind, ErrorKind::Expired, "an expired holder is told its lease ran out: {e}");
+        let e = release(&client, "y", "nobody").await.unwrap_err();
+        assert_eq!(e.kind, ErrorKind::NotFound, "one that never held it is not_found: {e}");
 
         // Shared holders coexist; an exclusive request waits for all of them.
         let r1 = acquire(&client, "z", "r1", true, 10_000, 0).await.unwrap();
@@ -113,9 +115,10 @@ fn contention_waiting_expiry_tokens_shared_and_deadlock() {
         let w = writer.await.unwrap().unwrap();
         assert!(!w.shared && w.token > r2.token);
 
-        // A wait that runs out is a timeout, and leaves the line.
+        // A wait that runs out is certainly not a grant (not a timeout: nothing is in doubt), and
+        // leaves the line.
         let e = acquire(&client, "z", "late", false, 10_000, 300).await.unwrap_err();
-        assert_eq!(e.kind, ErrorKind::Timeout, "{e}");
+        assert_eq!(e.kind, ErrorKind::NotGranted, "{e}");
         assert!(lock(&client, "z").await.waiters.is_empty());
 
         // Deadlock: a holds p and waits for q; b holds q and asks for p.

@@ -4,12 +4,18 @@
 //! While waiting, a watchdog pings the node on a separate stream; a node that stops answering
 //! pings (killed, paused, cut off) is abandoned within a few hundred milliseconds and the next
 //! node is tried, so a dead leader costs about one election, not one long timeout.
+//!
+//! Failover resends a write that may already have taken effect, so every write carries a
+//! `RequestId` that stays the same across its retries: the cluster applies it at most once and
+//! answers a retry with the first outcome.
 
 use super::ClusterFile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{Endpoint, Peer, TlsFiles, ALPN_ADMIN, ALPN_CLIENT};
-use crate::proto::{node_name, Envelope, NodeId, NodeStatus, ProcessAction, ProcessInfo, Reply, Request, Response};
-use std::collections::HashMap;
+use crate::proto::{
+    node_name, Envelope, NodeId, NodeStatus, ProcessAction, ProcessInfo, Reply, Request, RequestId, Response,
+};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -50,6 +56,60 @@ pub struct Client {
     suspects: Mutex<HashMap<NodeId, Instant>>,
     timeout: Duration,
     endpoint: Endpoint,
+    writes: Writes,
+}
+
+/// Numbers this client's writes (see `RequestId`) and knows which are still open, so each id
+/// can tell the cluster below which number it may forget outcomes.
+struct Writes {
+    client: u64,
+    next: AtomicU64,
+    open: Mutex<BTreeSet<u64>>,
+}
+
+/// One write from its first attempt until its caller has the answer or gives up (dropped).
+struct OpenWrite<'a> {
+    writes: &'a Writes,
+    seq: u64,
+}
+
+impl Writes {
+    fn new() -> Self {
+        Writes { client: random_u64(), next: AtomicU64::new(1), open: Mutex::default() }
+    }
+
+    fn open(&self) -> OpenWrite<'_> {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        self.open.lock().unwrap().insert(seq);
+        OpenWrite { writes: self, seq }
+    }
+}
+
+impl OpenWrite<'_> {
+    /// Read at each attempt: a retry may tell the cluster more writes are done than the first
+    /// attempt did, never fewer, and never this one.
+    fn id(&self) -> RequestId {
+        let done_below = self.writes.open.lock().unwrap().first().copied().unwrap_or(self.seq);
+        RequestId { client: self.writes.client, seq: self.seq, done_below }
+    }
+}
+
+impl Drop for OpenWrite<'_> {
+    fn drop(&mut self) {
+        self.writes.open.lock().unwrap().remove(&self.seq);
+    }
+}
+
+/// A client id from the system's random source: two shells, or two runs of one, never share it.
+fn random_u64() -> u64 {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    if ring::rand::SystemRandom::new().fill(&mut b).is_err() {
+        // The system RNG does not fail on Linux; the clock and pid are a fallback unique enough.
+        let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        return t.as_nanos() as u64 ^ ((std::process::id() as u64) << 32);
+    }
+    u64::from_le_bytes(b)
 }
 
 impl Drop for Client {
@@ -74,7 +134,15 @@ impl Client {
             .filter_map(|n| Some((n.node_id().ok()?, n.supervisor.clone()?)))
             .map(|(id, addr)| (id, Arc::new(Peer::new(endpoint.clone(), addr, ALPN_ADMIN))))
             .collect();
-        Ok(Client { nodes, supervisors, leader_hint: AtomicU64::new(0), suspects: Mutex::default(), timeout, endpoint })
+        Ok(Client {
+            nodes,
+            supervisors,
+            leader_hint: AtomicU64::new(0),
+            suspects: Mutex::default(),
+            timeout,
+            endpoint,
+            writes: Writes::new(),
+        })
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
@@ -108,6 +176,7 @@ impl Client {
 
     pub async fn call_within(&self, target: Target, request: Request, timeout: Duration) -> Result<Served<Response>> {
         let deadline = Instant::now() + timeout;
+        let write = request.carries_id().then(|| self.writes.open());
         let order = match target {
             Target::Node(id) => vec![id],
             Target::Leader => {
@@ -132,7 +201,12 @@ impl Client {
                     return Err(self.give_up(last_err, timeout));
                 }
                 let probe = if target == Target::Leader { PROBE_TIMEOUT } else { PINNED_PROBE_TIMEOUT };
-                match self.attempt(id, &request, left, probe).await {
+                let env = Envelope {
+                    timeout_ms: left.as_millis().min(u32::MAX as u128) as u32,
+                    request: request.clone(),
+                    id: write.as_ref().map(OpenWrite::id),
+                };
+                match self.attempt(id, env, left, probe).await {
                     // A leader cut off from the majority says so at once; another node may
                     // already follow a newer leader.
                     Ok(Reply { result: Err(e), .. }) if e.kind == ErrorKind::NoQuorum && target == Target::Leader => {
@@ -178,9 +252,8 @@ impl Client {
 
     /// One node, one try. Transport failures come back as `Err`; a node's own verdict (even an
     /// error) comes back as `Ok(Reply)`.
-    async fn attempt(&self, id: NodeId, request: &Request, left: Duration, probe: Duration) -> Result<Reply> {
+    async fn attempt(&self, id: NodeId, env: Envelope, left: Duration, probe: Duration) -> Result<Reply> {
         let peer = self.peer(id)?;
-        let env = Envelope { timeout_ms: left.as_millis().min(u32::MAX as u128) as u32, request: request.clone() };
         let call = async {
             // Leave the node time to say "timeout" itself before we give up on the stream, but
             // not so much that a caller polling with a short budget waits on a dead node.
@@ -208,7 +281,7 @@ impl Client {
         let peer = self.supervisors.iter().find(|(n, _)| *n == id).map(|(_, p)| p).ok_or_else(|| {
             Error::usage(format!("{} has no supervisor in the cluster file (`supervisor = ADDR`)", node_name(id)))
         })?;
-        let env = Envelope { timeout_ms: 5000, request: Request::Process(action) };
+        let env = Envelope::new(5000, Request::Process(action));
         let reply = match tokio::time::timeout(Duration::from_secs(5), peer.call::<_, Reply>(&env)).await {
             Ok(r) => r,
             Err(_) => Err(Error::timeout(format!("the supervisor of {} did not answer", node_name(id)))),
@@ -245,7 +318,7 @@ impl Client {
 async fn watchdog(peer: &Peer, timeout: Duration) -> Error {
     tokio::time::sleep(PROBE_AFTER).await;
     loop {
-        let ping = Envelope { timeout_ms: timeout.as_millis() as u32, request: Request::Ping };
+        let ping = Envelope::new(timeout.as_millis() as u32, Request::Ping);
         match tokio::time::timeout(timeout, peer.call::<_, Reply>(&ping)).await {
             Ok(Ok(_)) => tokio::time::sleep(PROBE_AFTER).await,
             Ok(Err(e)) => return e,

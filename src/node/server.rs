@@ -157,7 +157,7 @@ async fn join_cluster(
     targets: Vec<String>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let request = Envelope { timeout_ms: 10_000, request: Request::Join { id, addr } };
+    let request = Envelope::new(10_000, Request::Join { id, addr });
     loop {
         for target in &targets {
             let peer = Peer::new(endpoint.clone(), target.clone(), ALPN_CLIENT);

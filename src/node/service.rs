@@ -1,6 +1,10 @@
 //! Answers client requests on a node: writes go through Raft on the leader, reads are
 //! linearizable through openraft's read index unless the caller asked for this node's own
 //! (possibly stale) state. A follower forwards what needs the leader, once, over the peer link.
+//!
+//! A write goes into the log wrapped with its client's request id (`Op::Once`), so however
+//! often it is retried or passed on, it applies at most once. Nothing is passed on after the
+//! caller's deadline: a node paused mid-request must not wake up and send a stale write on.
 
 use super::cache::Directory;
 use super::events::Events;
@@ -11,7 +15,7 @@ use super::proposer::{Proposed, Proposer};
 use super::state_machine::Store;
 use super::types::Raft;
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{Envelope, NodeId, NodeStatus, Op, Reply, Request, Response};
+use crate::proto::{Envelope, NodeId, NodeStatus, Op, Reply, Request, RequestId, Response};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{BasicNode, ServerState};
 use std::path::PathBuf;
@@ -76,12 +80,18 @@ impl Service {
 
     async fn route(&self, env: Envelope, may_forward: bool, deadline: Instant) -> Result<Response> {
         loop {
-            match self.execute(&env.request, deadline).await {
+            // A node paused mid-request wakes with every timer overdue, and the timeout around
+            // this future fires only after it has been polled once more: without this check it
+            // would propose or pass on a request its caller has long given up on.
+            overdue(deadline)?;
+            match self.execute(&env.request, env.id, deadline).await {
                 Outcome::Done(r) => return r,
                 Outcome::Forward(Some(leader)) if leader != self.id && may_forward => {
+                    overdue(deadline)?;
                     let addr = self.addr_of(leader)?;
                     let left = deadline.saturating_duration_since(Instant::now());
-                    let fwd = Envelope { timeout_ms: left.as_millis() as u32, request: env.request.clone() };
+                    let fwd =
+                        Envelope { timeout_ms: left.as_millis() as u32, request: env.request.clone(), id: env.id };
                     // If the leader dies mid-request, follow the election instead of waiting
                     // on a connection that will never answer.
                     let waiter = self.raft.wait(Some(left));
@@ -147,21 +157,21 @@ impl Service {
             .then(|| Error::no_quorum(format!("n{} has not heard from a majority for {age} ms", self.id)))
     }
 
-    async fn execute(&self, req: &Request, deadline: Instant) -> Outcome {
+    async fn execute(&self, req: &Request, id: Option<RequestId>, deadline: Instant) -> Outcome {
         if let Some(e) = needs_quorum(req).then(|| self.quorum_lost()).flatten() {
             return Outcome::Done(Err(e));
         }
-        if let Some(outcome) = self.systems(req, deadline).await {
+        if let Some(outcome) = self.systems(req, id, deadline).await {
             return outcome;
         }
         match req {
             Request::Put { key, value } => {
-                self.write_key(Op::Put { key: key.clone(), value: value.clone() }, key, None).await
+                self.write_key_once(Op::Put { key: key.clone(), value: value.clone() }, id, key, None).await
             }
-            Request::Del { key } => self.write_key(Op::Del { key: key.clone() }, key, None).await,
+            Request::Del { key } => self.write_key_once(Op::Del { key: key.clone() }, id, key, None).await,
             Request::Cas { key, expected, new } => {
                 let op = Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() };
-                self.write_key(op, key, None).await
+                self.write_key_once(op, id, key, None).await
             }
             Request::CacheRead { .. } | Request::CachePut { .. } | Request::CachePoll { .. } => {
                 self.cache_request(req).await
@@ -227,19 +237,41 @@ impl Service {
             .collect()
     }
 
-    /// A write of one key: acknowledged only once no client cache still serves the old value.
+    /// A write of one key without a request id (a caching client's).
     pub(super) async fn write_key(&self, op: Op, key: &str, writer: Option<u64>) -> Outcome {
-        let outcome = self.write(op).await;
+        self.write_key_once(op, None, key, writer).await
+    }
+
+    /// A write of one key: acknowledged only once no client cache still serves the old value.
+    async fn write_key_once(&self, op: Op, id: Option<RequestId>, key: &str, writer: Option<u64>) -> Outcome {
+        let outcome = self.write(op, id).await;
         if matches!(outcome, Outcome::Done(Ok(_))) {
             let term = self.raft.metrics().borrow().current_term;
             self.cache.invalidate(term, key, writer).await;
         }
+        if let Some(hold) = test_hold_reply(key) {
+            tokio::time::sleep(hold).await;
+        }
         outcome
     }
 
-    pub(super) async fn write(&self, op: Op) -> Outcome {
+    /// Proposes `op`, wrapped with its request id when it has one.
+    pub(super) async fn write(&self, op: Op, id: Option<RequestId>) -> Outcome {
+        let op = match id {
+            Some(id) => Op::Once { id, op: Box::new(op) },
+            None => op,
+        };
+        // Chat sends carry their own message id, so a second copy of one is harmless too.
+        let repeatable = matches!(op, Op::Once { .. } | Op::ChatSend { .. });
+        let was_leader = self.raft.metrics().borrow().state == ServerState::Leader;
         match self.proposer.propose(op).await {
             Proposed::Applied(r) => Outcome::Done(r),
+            // Proposed while leading, refused for not leading: it may sit in the log and still
+            // commit under the next leader. Passing on a copy without an id could apply it twice.
+            Proposed::NotLeader(_) if was_leader && !repeatable => Outcome::Done(Err(Error::timeout(format!(
+                "n{} lost leadership while proposing this write; it may or may not take effect",
+                self.id
+            )))),
             Proposed::NotLeader(leader) => Outcome::Forward(leader),
         }
     }
@@ -333,6 +365,26 @@ impl Service {
             quorum_ack_ms: m.millis_since_quorum_ack.filter(|_| m.state == ServerState::Leader),
         }
     }
+}
+
+fn overdue(deadline: Instant) -> Result<()> {
+    if Instant::now() >= deadline {
+        return Err(Error::timeout("the request ran out of time on this node; it may or may not have taken effect"));
+    }
+    Ok(())
+}
+
+/// For tests only: `DSH_TEST_HOLD_REPLY_MS=MS` with `DSH_TEST_HOLD_REPLY_KEYS=PREFIX` holds the
+/// reply to every write of a key under PREFIX for MS after the write was applied, so a test can
+/// pause the node while its client waits for a write that has in fact taken effect. Read once;
+/// unset (the normal case), nothing is held.
+fn test_hold_reply(key: &str) -> Option<Duration> {
+    static HOLD: std::sync::OnceLock<Option<(Duration, String)>> = std::sync::OnceLock::new();
+    let hold = HOLD.get_or_init(|| {
+        let ms = std::env::var("DSH_TEST_HOLD_REPLY_MS").ok()?.parse().ok()?;
+        Some((Duration::from_millis(ms), std::env::var("DSH_TEST_HOLD_REPLY_KEYS").ok()?))
+    });
+    hold.as_ref().filter(|(_, prefix)| key.starts_with(prefix.as_str())).map(|(d, _)| *d)
 }
 
 /// Requests that only a leader backed by a majority can answer.

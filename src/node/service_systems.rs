@@ -3,18 +3,25 @@
 //! the owner holds the lock or its wait ran out; `chat follow` and `chat check` long-poll this
 //! node's own history. It never decides anything the log does not: grants, expiries and
 //! sequence numbers come from apply.
+//!
+//! A lock wait answers what the caller can rely on: granted; `not_granted` when the wait ended
+//! without the lock; `expired` when it was granted but the lease ran out before the answer;
+//! `timeout` only when the request ran out while still in line (it may yet be granted).
 
 use super::service::{Outcome, Service};
-use crate::error::{Error, Result};
-use crate::proto::{Op, Request, Response};
+use crate::error::{Error, ErrorKind, Result};
+use crate::node::systems::locks::Standing;
+use crate::proto::{Op, Request, RequestId, Response};
 use std::time::{Duration, Instant};
 
 impl Service {
     /// Handles the systems' requests; `None` for anything else.
-    pub(super) async fn systems(&self, req: &Request, deadline: Instant) -> Option<Outcome> {
+    /// Writes carry the request `rid`, except `chat send`, whose message id does that job (and,
+    /// unlike request ids, is kept for good: `chat check` and a retry days later rely on it).
+    pub(super) async fn systems(&self, req: &Request, rid: Option<RequestId>, deadline: Instant) -> Option<Outcome> {
         Some(match req {
             Request::ChatSend { id, from, text } => {
-                self.write(Op::ChatSend { id: *id, from: from.clone(), text: text.clone() }).await
+                self.write(Op::ChatSend { id: *id, from: from.clone(), text: text.clone() }, None).await
             }
             Request::ChatLog { after_seq, limit, tail, wait_ms } => {
                 let until = wait_until(deadline, *wait_ms);
@@ -53,7 +60,7 @@ impl Service {
                     ttl_ms: *ttl_ms,
                     wait_ms: *wait_ms,
                 };
-                match self.write(op).await {
+                match self.write(op, rid).await {
                     Outcome::Done(Ok(Response::LockQueued { .. })) if !queue => {
                         Outcome::Done(self.wait_for_grant(name, owner, *wait_ms, deadline).await)
                     }
@@ -61,16 +68,16 @@ impl Service {
                 }
             }
             Request::LockRelease { name, owner } => {
-                self.write(Op::LockRelease { name: name.clone(), owner: owner.clone() }).await
+                self.write(Op::LockRelease { name: name.clone(), owner: owner.clone() }, rid).await
             }
             Request::LockList => self.read(false, || self.store.lock_list().map(Response::Locks)).await,
             Request::QueuePush { queue, item } => {
-                self.write(Op::QueuePush { queue: queue.clone(), item: item.clone() }).await
+                self.write(Op::QueuePush { queue: queue.clone(), item: item.clone() }, rid).await
             }
             Request::QueuePop { queue, visibility_ms } => {
-                self.write(Op::QueuePop { queue: queue.clone(), visibility_ms: *visibility_ms }).await
+                self.write(Op::QueuePop { queue: queue.clone(), visibility_ms: *visibility_ms }, rid).await
             }
-            Request::QueueAck { queue, id } => self.write(Op::QueueAck { queue: queue.clone(), id: *id }).await,
+            Request::QueueAck { queue, id } => self.write(Op::QueueAck { queue: queue.clone(), id: *id }, rid).await,
             Request::QueueStats => self.read(false, || self.store.queue_stats().map(Response::QueueStats)).await,
             _ => return None,
         })
@@ -94,20 +101,24 @@ impl Service {
     async fn wait_for_grant(&self, name: &str, owner: &str, wait_ms: u64, deadline: Instant) -> Result<Response> {
         let outcome = self
             .wait_applied(deadline, || {
-                let info = self.store.lock_info(name)?;
-                if let Some(holder) = info.holders.iter().find(|h| h.owner == owner).cloned() {
-                    return Ok(Some(Ok(Response::LockGranted { name: name.to_string(), holder })));
-                }
-                if !info.waiters.iter().any(|w| w.owner == owner) {
-                    let held: Vec<String> = info.holders.iter().map(|h| h.owner.clone()).collect();
-                    let by = if held.is_empty() { String::new() } else { format!("; held by {}", held.join(", ")) };
-                    return Ok(Some(Err(Error::timeout(format!(
-                        "{owner} waited {wait_ms} ms for {name} without getting it{by}"
-                    )))));
-                }
-                Ok(None)
+                Ok(match self.store.lock_standing(name, owner)? {
+                    Standing::Holds(holder) => Some(Ok(Response::LockGranted { name: name.to_string(), holder })),
+                    Standing::Waits => None,
+                    Standing::Lapsed { token, at_ms } => Some(Err(Error::new(
+                        ErrorKind::Expired,
+                        format!("{owner} was granted {name} (token {token}) but the lease ran out at {at_ms} before the answer"),
+                    ))),
+                    Standing::None { holders } => {
+                        let by = if holders.is_empty() { String::new() } else { format!("; held by {}", holders.join(", ")) };
+                        Some(Err(Error::new(
+                            ErrorKind::NotGranted,
+                            format!("{owner} waited {wait_ms} ms for {name} without getting it{by}"),
+                        )))
+                    }
+                })
             })
             .await?;
+        // Still in line when the request ran out: the grant may yet come, so this is in doubt.
         outcome.unwrap_or_else(|| Err(Error::timeout(format!("{owner} still waits for {name}; the request ran out"))))
     }
 }

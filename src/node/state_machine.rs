@@ -29,6 +29,9 @@ pub(super) const KV: TableDefinition<&str, &[u8]> = TableDefinition::new("kv");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const DURABLE_EVERY: u64 = 2000;
 
+/// Something apply noticed that people watching `events` care about: (kind, text).
+type Note = (&'static str, String);
+
 /// Shared by openraft (which applies) and the node's services (which read).
 pub struct Store {
     pub(super) db: Database,
@@ -158,6 +161,76 @@ impl StateMachine {
         tx.commit().map_err(sm_err)?;
         self.refresh_counters()
     }
+
+    /// Applies a batch in one transaction; returns each entry's results and the systems' notes
+    /// (grants, expiries, …) for the caller to record.
+    pub(super) fn apply_batch(
+        &self,
+        entries: impl IntoIterator<Item = Entry>,
+    ) -> Result<(Vec<EntryResult>, Vec<Note>), StorageError> {
+        let started = std::time::Instant::now();
+        let mut tx = self.store.db.begin_write().map_err(sm_err)?;
+        let mut results = Vec::new();
+        let mut last = None;
+        let mut keys = 0i64;
+        let mut notes = Vec::new();
+        {
+            let mut kv = tx.open_table(KV).map_err(sm_err)?;
+            let mut meta = tx.open_table(META).map_err(sm_err)?;
+            let mut revision: u64 = get_meta(&meta, "revision")?;
+            let mut membership = None;
+            // The systems' tables are opened only for entries that touch them or when a
+            // deadline is due, so a batch of plain writes costs what it did before. Whether an
+            // entry advances log time depends only on the entry and the state, never on how
+            // entries happen to be batched, so every node computes the same.
+            let mut sys: Option<Sys> = None;
+            let mut due = self.store.next_deadline.load(Ordering::Relaxed);
+            for entry in entries {
+                last = Some(entry.log_id);
+                results.push(match &entry.payload {
+                    EntryPayload::Blank => vec![],
+                    EntryPayload::Normal(cmd) => {
+                        let touches = cmd.ops.iter().any(systems::is_system) || due <= cmd.at_ms;
+                        if touches && sys.is_none() {
+                            sys = Some(Sys::open(&tx).map_err(sm_err)?);
+                        }
+                        let sys = sys.as_mut().filter(|_| touches);
+                        apply_entry(&mut kv, sys, &mut revision, &mut keys, cmd, &mut due).map_err(sm_err)?
+                    }
+                    EntryPayload::Membership(m) => {
+                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
+                        vec![]
+                    }
+                });
+            }
+            meta.insert("applied", enc(&last).as_slice()).map_err(sm_err)?;
+            meta.insert("revision", enc(&revision).as_slice()).map_err(sm_err)?;
+            if let Some(m) = membership {
+                meta.insert("membership", enc(&m).as_slice()).map_err(sm_err)?;
+            }
+            if let Some(mut sys) = sys {
+                notes = std::mem::take(&mut sys.notes);
+                sys.close().map_err(sm_err)?;
+            }
+            self.store.next_deadline.store(due, Ordering::Relaxed);
+        }
+        let n = results.len() as u64;
+        let durable = self.store.since_durable.fetch_add(n, Ordering::Relaxed) + n >= DURABLE_EVERY;
+        if durable {
+            self.store.since_durable.store(0, Ordering::Relaxed);
+            tx.set_quick_repair(true);
+        } else {
+            tx.set_durability(Durability::None).map_err(sm_err)?;
+        }
+        tx.commit().map_err(sm_err)?;
+        if let Some(l) = last {
+            self.store.applied_index.store(l.index, Ordering::Relaxed);
+            self.store.applied_tx.send_replace(l.index);
+        }
+        self.store.keys.fetch_add(keys as u64, Ordering::Relaxed);
+        self.store.metrics.apply(started.elapsed());
+        Ok((results, notes))
+    }
 }
 
 impl Store {
@@ -254,15 +327,35 @@ fn apply_entry(
     }
     let mut out = Vec::with_capacity(cmd.ops.len());
     for op in &cmd.ops {
-        out.push(match sys.as_deref_mut() {
-            Some(sys) if systems::is_system(op) => systems::apply_op(sys, op)?,
-            _ => apply_op(kv, revision, keys, op)?,
-        });
+        out.push(apply_any(kv, sys.as_deref_mut(), revision, keys, op)?);
     }
     if let Some(sys) = sys {
         *due = systems::next_deadline(&sys.deadlines)?.unwrap_or(u64::MAX);
     }
     Ok(out)
+}
+
+/// One operation of any kind. A request id seen before gets its first outcome back, and the
+/// operation it wraps is not applied again.
+fn apply_any(
+    kv: &mut redb::Table<&str, &[u8]>,
+    sys: Option<&mut Sys>,
+    revision: &mut u64,
+    keys: &mut i64,
+    op: &Op,
+) -> Result<ApplyResult, redb::Error> {
+    match (op, sys) {
+        (Op::Once { id, op }, Some(sys)) => match systems::once::recall(sys, id)? {
+            systems::once::Seen::Before(first) => Ok(first),
+            systems::once::Seen::New(ticket) => {
+                let outcome = apply_any(kv, Some(&mut *sys), revision, keys, op)?;
+                systems::once::remember(sys, ticket, &outcome)?;
+                Ok(outcome)
+            }
+        },
+        (op, Some(sys)) if systems::is_system(op) => systems::apply_op(sys, op),
+        (op, _) => apply_op(kv, revision, keys, op),
+    }
 }
 
 fn show(v: &Option<String>) -> String {
@@ -281,67 +374,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let started = std::time::Instant::now();
-        let mut tx = self.store.db.begin_write().map_err(sm_err)?;
-        let mut results = Vec::new();
-        let mut last = None;
-        let mut keys = 0i64;
-        let mut notes = Vec::new();
-        {
-            let mut kv = tx.open_table(KV).map_err(sm_err)?;
-            let mut meta = tx.open_table(META).map_err(sm_err)?;
-            let mut revision: u64 = get_meta(&meta, "revision")?;
-            let mut membership = None;
-            // The systems' tables are opened only for entries that touch them or when a
-            // deadline is due, so a batch of plain writes costs what it did before. Whether an
-            // entry advances log time depends only on the entry and the state, never on how
-            // entries happen to be batched, so every node computes the same.
-            let mut sys: Option<Sys> = None;
-            let mut due = self.store.next_deadline.load(Ordering::Relaxed);
-            for entry in entries {
-                last = Some(entry.log_id);
-                results.push(match &entry.payload {
-                    EntryPayload::Blank => vec![],
-                    EntryPayload::Normal(cmd) => {
-                        let touches = cmd.ops.iter().any(systems::is_system) || due <= cmd.at_ms;
-                        if touches && sys.is_none() {
-                            sys = Some(Sys::open(&tx).map_err(sm_err)?);
-                        }
-                        let sys = sys.as_mut().filter(|_| touches);
-                        apply_entry(&mut kv, sys, &mut revision, &mut keys, cmd, &mut due).map_err(sm_err)?
-                    }
-                    EntryPayload::Membership(m) => {
-                        membership = Some(StoredMembership::new(Some(entry.log_id), m.clone()));
-                        vec![]
-                    }
-                });
-            }
-            meta.insert("applied", enc(&last).as_slice()).map_err(sm_err)?;
-            meta.insert("revision", enc(&revision).as_slice()).map_err(sm_err)?;
-            if let Some(m) = membership {
-                meta.insert("membership", enc(&m).as_slice()).map_err(sm_err)?;
-            }
-            if let Some(mut sys) = sys {
-                notes = std::mem::take(&mut sys.notes);
-                sys.close().map_err(sm_err)?;
-            }
-            self.store.next_deadline.store(due, Ordering::Relaxed);
-        }
-        let n = results.len() as u64;
-        let durable = self.store.since_durable.fetch_add(n, Ordering::Relaxed) + n >= DURABLE_EVERY;
-        if durable {
-            self.store.since_durable.store(0, Ordering::Relaxed);
-            tx.set_quick_repair(true);
-        } else {
-            tx.set_durability(Durability::None).map_err(sm_err)?;
-        }
-        tx.commit().map_err(sm_err)?;
-        if let Some(l) = last {
-            self.store.applied_index.store(l.index, Ordering::Relaxed);
-            self.store.applied_tx.send_replace(l.index);
-        }
-        self.store.keys.fetch_add(keys as u64, Ordering::Relaxed);
-        self.store.metrics.apply(started.elapsed());
+        let (results, notes) = self.apply_batch(entries)?;
         if self.store.events.leading() {
             for (kind, text) in notes {
                 self.store.events.push(kind, text);
@@ -402,3 +435,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }
+
+#[cfg(test)]
+#[path = "apply_tests.rs"]
+mod apply_tests;

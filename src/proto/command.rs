@@ -9,6 +9,26 @@ pub fn wall_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
+/// Names one mutating request across all its retries: the client that sent it and its number
+/// there. The state machine applies a request with a given id at most once and answers a repeat
+/// (a client's retry, or a stale copy that a slow node passes on) with the first outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RequestId {
+    /// Chosen at random by each client, so two clients never share a number space.
+    pub client: u64,
+    /// Counts up from 1 within the client.
+    pub seq: u64,
+    /// Every request of this client numbered below this has been answered or given up on: the
+    /// cluster may forget their outcomes, and refuses any copy of them that turns up later.
+    pub done_below: u64,
+}
+
+impl std::fmt::Display for RequestId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016x}:{}", self.client, self.seq)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LogCommand {
     /// Milliseconds since the Unix epoch on the leader when it proposed the entry.
@@ -62,6 +82,12 @@ pub enum Op {
     QueueAck {
         queue: String,
         id: u64,
+    },
+    /// `op` on behalf of request `id`: applied only if no operation with this id was, otherwise
+    /// answered with that one's outcome.
+    Once {
+        id: RequestId,
+        op: Box<Op>,
     },
     /// Does nothing itself: its `at_ms` lets leases, waits and visibility timeouts that are due
     /// expire. The leader proposes one when the earliest deadline has passed.

@@ -1,7 +1,7 @@
 //! Client ↔ node messages. One request and one reply per QUIC stream.
 
 use super::systems::{ChatDigest, ChatMessage, Holder, LockInfo, QueueItem, QueueStat};
-use super::NodeId;
+use super::{NodeId, RequestId};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,17 @@ use serde::{Deserialize, Serialize};
 pub struct Envelope {
     pub timeout_ms: u32,
     pub request: Request,
+    /// For a write (`Request::carries_id`): the same on every retry and every forwarded copy,
+    /// so the cluster applies it at most once.
+    #[serde(default)]
+    pub id: Option<RequestId>,
+}
+
+impl Envelope {
+    /// A request without a request id: a read, or anything the cluster need not deduplicate.
+    pub fn new(timeout_ms: u32, request: Request) -> Self {
+        Envelope { timeout_ms, request, id: None }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -140,6 +151,24 @@ pub enum Request {
         id: u64,
     },
     QueueStats,
+}
+
+impl Request {
+    /// Writes whose retries the cluster recognises by the envelope's request id. `chat send` is
+    /// not one: its message id, chosen by the sender, already makes a retry harmless.
+    pub fn carries_id(&self) -> bool {
+        matches!(
+            self,
+            Request::Put { .. }
+                | Request::Del { .. }
+                | Request::Cas { .. }
+                | Request::LockAcquire { .. }
+                | Request::LockRelease { .. }
+                | Request::QueuePush { .. }
+                | Request::QueuePop { .. }
+                | Request::QueueAck { .. }
+        )
+    }
 }
 
 /// What the leader tells a caching client about a key it holds.

@@ -9,7 +9,7 @@ pub mod merkle;
 mod message;
 mod systems;
 
-pub use command::{wall_ms, LogCommand, Op};
+pub use command::{wall_ms, LogCommand, Op, RequestId};
 pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
 pub use message::{

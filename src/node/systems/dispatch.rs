@@ -2,15 +2,17 @@
 //! entry's log time. Keys are not handled here (see `state_machine`).
 
 use super::tables::{Applied, Fatal, Sys, Timer};
-use super::{chat, locks, queues};
+use super::{chat, locks, once, queues};
 use crate::proto::{Op, Response};
 
+/// Whether applying `op` needs the systems' tables (`Once` does, for its record of ids).
 pub(in crate::node) fn is_system(op: &Op) -> bool {
     !matches!(op, Op::Put { .. } | Op::Del { .. } | Op::Cas { .. })
 }
 
 /// Moves log time to the entry's `at_ms` and expires leases, waits and visibility timeouts
-/// that are due by then, before the entry's own operations see the state.
+/// that are due by then, and request ids of clients idle too long, before the entry's own
+/// operations see the state.
 pub(in crate::node) fn begin_entry(sys: &mut Sys, at_ms: u64) -> Result<(), Fatal> {
     for timer in sys.advance(at_ms)? {
         match timer {
@@ -18,7 +20,7 @@ pub(in crate::node) fn begin_entry(sys: &mut Sys, at_ms: u64) -> Result<(), Fata
             Timer::Item(queue, id) => queues::expire(sys, &queue, id)?,
         }
     }
-    Ok(())
+    once::expire(sys)
 }
 
 pub(in crate::node) fn apply_op(sys: &mut Sys, op: &Op) -> Result<Applied, Fatal> {
@@ -32,8 +34,9 @@ pub(in crate::node) fn apply_op(sys: &mut Sys, op: &Op) -> Result<Applied, Fatal
         Op::QueuePop { queue, visibility_ms } => queues::pop(sys, queue, *visibility_ms),
         Op::QueueAck { queue, id } => queues::ack(sys, queue, *id),
         Op::Tick => Ok(Ok(Response::Ticked)),
-        Op::Put { .. } | Op::Del { .. } | Op::Cas { .. } => {
-            Err(redb::Error::Corrupted("a key operation reached the systems".into()))
+        // Keys are the state machine's; `Once` wraps either kind, so it unwraps there.
+        Op::Put { .. } | Op::Del { .. } | Op::Cas { .. } | Op::Once { .. } => {
+            Err(redb::Error::Corrupted(format!("{op:?} reached the systems")))
         }
     }
 }

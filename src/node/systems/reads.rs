@@ -23,9 +23,9 @@ impl Store {
         locks::list(&tx).map_err(internal)
     }
 
-    pub fn lock_info(&self, name: &str) -> Result<LockInfo> {
+    pub fn lock_standing(&self, name: &str, owner: &str) -> Result<locks::Standing> {
         let tx = self.db.begin_read().map_err(internal)?;
-        locks::info(&tx, name).map_err(internal)
+        locks::standing(&tx, name, owner).map_err(internal)
     }
 
     pub fn queue_stats(&self) -> Result<Vec<QueueStat>> {

@@ -19,6 +19,11 @@ pub(in crate::node) const Q_ITEMS: TableDefinition<(&str, u64), &[u8]> = TableDe
 /// Ready items by queue and id: popping takes the lowest id.
 pub(in crate::node) const Q_READY: TableDefinition<(&str, u64), ()> = TableDefinition::new("queue_ready");
 pub(in crate::node) const Q_STATS: TableDefinition<&str, &[u8]> = TableDefinition::new("queue_stats");
+/// Request ids applied (see `once`): per client, its floor and activity; the outcomes kept;
+/// clients by when they were last active.
+pub(in crate::node) const ONCE_SESSIONS: TableDefinition<u64, &[u8]> = TableDefinition::new("once_sessions");
+pub(in crate::node) const ONCE_OUTCOMES: TableDefinition<(u64, u64), &[u8]> = TableDefinition::new("once_outcomes");
+pub(in crate::node) const ONCE_IDLE: TableDefinition<(u64, u64), ()> = TableDefinition::new("once_idle");
 /// (due at, what) — `what` is `timer_key` of a lock or a queue item.
 pub(in crate::node) const DEADLINES: TableDefinition<(u64, &str), ()> = TableDefinition::new("deadlines");
 
@@ -71,6 +76,10 @@ pub(in crate::node) struct Sys<'t> {
     pub q_ready: Table<'t, (&'static str, u64), ()>,
     pub q_stats: Table<'t, &'static str, &'static [u8]>,
     pub deadlines: Table<'t, (u64, &'static str), ()>,
+    pub once_sessions: Table<'t, u64, &'static [u8]>,
+    pub once_outcomes: Table<'t, (u64, u64), &'static [u8]>,
+    pub once_idle: Table<'t, (u64, u64), ()>,
+    pub once_cache: super::once::Sessions,
     /// What happened that people watching `events` care about (grants, expiries, deadlocks,
     /// redeliveries), for the node to report after the batch commits.
     pub notes: Vec<(&'static str, String)>,
@@ -91,6 +100,10 @@ impl<'t> Sys<'t> {
             q_ready: tx.open_table(Q_READY)?,
             q_stats: tx.open_table(Q_STATS)?,
             deadlines: tx.open_table(DEADLINES)?,
+            once_sessions: tx.open_table(ONCE_SESSIONS)?,
+            once_outcomes: tx.open_table(ONCE_OUTCOMES)?,
+            once_idle: tx.open_table(ONCE_IDLE)?,
+            once_cache: Default::default(),
         })
     }
 
@@ -136,6 +149,7 @@ impl<'t> Sys<'t> {
 
     /// Saves the log clock; returns the earliest pending deadline.
     pub fn close(mut self) -> Result<Option<u64>, Fatal> {
+        super::once::flush(&mut self)?;
         let now = self.now;
         self.set_meta("clock", &now)?;
         next_deadline(&self.deadlines)
@@ -163,6 +177,9 @@ pub(in crate::node) fn create_all(tx: &WriteTransaction) -> Result<(), Fatal> {
     tx.open_table(Q_READY)?;
     tx.open_table(Q_STATS)?;
     tx.open_table(DEADLINES)?;
+    tx.open_table(ONCE_SESSIONS)?;
+    tx.open_table(ONCE_OUTCOMES)?;
+    tx.open_table(ONCE_IDLE)?;
     Ok(())
 }
 
@@ -178,6 +195,13 @@ pub struct SystemsData {
     pub q_ready: Vec<(String, u64)>,
     pub q_stats: Vec<(String, Vec<u8>)>,
     pub deadlines: Vec<(u64, String)>,
+    /// Absent in snapshots from before request ids.
+    #[serde(default)]
+    pub once_sessions: Vec<(u64, Vec<u8>)>,
+    #[serde(default)]
+    pub once_outcomes: Vec<(u64, u64, Vec<u8>)>,
+    #[serde(default)]
+    pub once_idle: Vec<(u64, u64)>,
 }
 
 fn str_bytes(t: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Vec<(String, Vec<u8>)>, Fatal> {
@@ -214,6 +238,19 @@ impl SystemsData {
             let (k, _) = i?;
             let (at, what) = k.value();
             d.deadlines.push((at, what.to_string()));
+        }
+        for i in tx.open_table(ONCE_SESSIONS)?.iter()? {
+            let (k, v) = i?;
+            d.once_sessions.push((k.value(), v.value().to_vec()));
+        }
+        for i in tx.open_table(ONCE_OUTCOMES)?.iter()? {
+            let (k, v) = i?;
+            let (client, seq) = k.value();
+            d.once_outcomes.push((client, seq, v.value().to_vec()));
+        }
+        for i in tx.open_table(ONCE_IDLE)?.iter()? {
+            let (k, _) = i?;
+            d.once_idle.push(k.value());
         }
         Ok(d)
     }
@@ -259,6 +296,21 @@ impl SystemsData {
         deadlines.retain(|_, _| false)?;
         for (at, what) in &self.deadlines {
             deadlines.insert((*at, what.as_str()), ())?;
+        }
+        let mut sessions = tx.open_table(ONCE_SESSIONS)?;
+        sessions.retain(|_, _| false)?;
+        for (client, v) in &self.once_sessions {
+            sessions.insert(client, v.as_slice())?;
+        }
+        let mut outcomes = tx.open_table(ONCE_OUTCOMES)?;
+        outcomes.retain(|_, _| false)?;
+        for (client, seq, v) in &self.once_outcomes {
+            outcomes.insert((*client, *seq), v.as_slice())?;
+        }
+        let mut idle = tx.open_table(ONCE_IDLE)?;
+        idle.retain(|_, _| false)?;
+        for key in &self.once_idle {
+            idle.insert(key, ())?;
         }
         next_deadline(&deadlines)
     }

@@ -23,7 +23,8 @@ pub fn specs() -> Vec<Spec> {
                 Param {
                     name: "wait",
                     kind: Flag("D"),
-                    help: "wait in line this long if it is held (default: fail at once)",
+                    help: "wait in line this long if it is held (default: fail at once with conflict); \
+                           a wait that ends without the lock fails with not_granted",
                 },
                 Param { name: "as", kind: Flag("OWNER"), help: "owner name (default: $USER@PID of this shell)" },
                 Param {
@@ -42,7 +43,7 @@ pub fn specs() -> Vec<Spec> {
                 Param { name: "name", kind: Pos, help: "the lock" },
                 Param { name: "as", kind: Flag("OWNER"), help: "owner name (default: $USER@PID of this shell)" },
             ],
-            summary: "give a lock up (or stop waiting for it)",
+            summary: "give a lock up (or stop waiting for it); expired if the lease had already run out",
             example: "lock release orders --as alice",
             run: |ctx, a| Box::pin(release(ctx, a)),
         },
