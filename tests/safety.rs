@@ -169,7 +169,7 @@ fn twenty_rounds_of_killing_every_node_under_load_lose_no_acknowledged_write() {
     let mut c = TestCluster::start(3, 23010);
     // A short hold keeps the leader's fsync open most of the time, so nearly every kill lands
     // between a hint and the leader's fsync.
-    c.env = vec![(HOLD.into(), "20".into())];
+    c.env = vec![(HOLD.into(), "5".into())];
     c.restart_all();
     let rt = runtime();
     let client = Arc::new(rt.block_on(async {
@@ -180,46 +180,56 @@ fn twenty_rounds_of_killing_every_node_under_load_lose_no_acknowledged_write() {
     let acked = Arc::new(Mutex::new(Acked::new()));
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
+    // Closed while the nodes are down, so writers do not storm them with handshakes as they
+    // start; every kill still lands with all writers in flight.
+    let (gate, open) = tokio::sync::watch::channel(true);
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
-            let (client, acked, count, stop) = (client.clone(), acked.clone(), count.clone(), stop.clone());
+            let (client, acked, count, stop, mut open) =
+                (client.clone(), acked.clone(), count.clone(), stop.clone(), open.clone());
             rt.spawn(async move {
                 for seq in 0.. {
-                    if stop.load(Ordering::Relaxed) {
+                    if open.wait_for(|o| *o).await.is_err() || stop.load(Ordering::Relaxed) {
                         return;
                     }
                     let key = format!("k{:03}", (w * 7919 + seq * 31) % KEYS);
                     let value = format!("w{w}-{seq}");
-                    match client.call(Target::Leader, put(&key, &value)).await {
-                        Ok(r) => {
-                            let Response::Written { revision } = r.value else { panic!("put: {:?}", r.value) };
-                            let mut acked = acked.lock().unwrap();
-                            let last = acked.entry(key).or_insert((0, String::new()));
-                            if revision > last.0 {
-                                *last = (revision, value);
-                            }
-                            count.fetch_add(1, Ordering::Relaxed);
+                    // An error leaves the write in doubt, not acknowledged.
+                    if let Ok(r) = client.call(Target::Leader, put(&key, &value)).await {
+                        let Response::Written { revision } = r.value else { panic!("put: {:?}", r.value) };
+                        let mut acked = acked.lock().unwrap();
+                        let last = acked.entry(key).or_insert((0, String::new()));
+                        if revision > last.0 {
+                            *last = (revision, value);
                         }
-                        // The cluster is down or electing: the write is in doubt, not acknowledged.
-                        Err(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                        count.fetch_add(1, Ordering::Relaxed);
                     }
                 }
             })
         })
         .collect();
 
+    let probe = rt.block_on(async { c.client() });
     for round in 0..ROUNDS {
         let before = count.load(Ordering::Relaxed);
         let until = Instant::now() + Duration::from_secs(20);
-        while count.load(Ordering::Relaxed) < before + 150 {
-            if Instant::now() > until { let _ = std::process::Command::new("cp").args(["-r", c.dir.path().to_str().unwrap(), "/tmp/safety-debug"]).status(); }
+        while count.load(Ordering::Relaxed) < before + WRITERS {
             assert!(Instant::now() < until, "round {round}: writes did not resume");
-            std::thread::sleep(Duration::from_millis(10));
+            std::thread::sleep(Duration::from_millis(5));
         }
         let leader = client.leader_hint().unwrap_or(1);
+        eprintln!(
+            "round {round}: {} acknowledged, leader n{leader}, {:?}",
+            count.load(Ordering::Relaxed),
+            started.elapsed()
+        );
+        gate.send_replace(false);
         kill_all_restart_first(&mut c, leader);
+        rt.block_on(wait_leader(&probe, 3));
+        gate.send_replace(true);
     }
     stop.store(true, Ordering::Relaxed);
+    drop(gate);
     for w in writers {
         rt.block_on(w).unwrap();
     }

@@ -401,7 +401,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         stopped_with(dir.path(), Vote::new_committed(2, 1));
         let (store, _ahead) = open(dir.path(), 2);
-        store.persist_ahead(Ahead { from: 1, term: 2, prev: None, entries: vec![entry(2, 0, AHEAD), entry(2, 1, AHEAD)] });
+        store.persist_ahead(Ahead {
+            from: 1,
+            term: 2,
+            prev: None,
+            entries: vec![entry(2, 0, AHEAD), entry(2, 1, AHEAD)],
+        });
         let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while store.inner.held.lock().unwrap().len() < 2 {
             assert!(std::time::Instant::now() < until, "the entries sent ahead never became durable");
