@@ -108,12 +108,21 @@ pub struct Peer {
     endpoint: Endpoint,
     addr: String,
     alpn: &'static [u8],
-    conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    conn: tokio::sync::Mutex<Link>,
+}
+
+#[derive(Default)]
+struct Link {
+    conn: Option<quinn::Connection>,
+    /// A handshake under way. It runs in its own task so that a caller giving up (a 50 ms
+    /// AppendEntries timeout) does not abort it: on a loaded machine a handshake can take longer
+    /// than any one RPC's budget, and aborting each one meant never connecting at all.
+    dial: Option<tokio::task::JoinHandle<Result<quinn::Connection>>>,
 }
 
 impl Peer {
     pub fn new(endpoint: Endpoint, addr: impl Into<String>, alpn: &'static [u8]) -> Self {
-        Peer { endpoint, addr: addr.into(), alpn, conn: tokio::sync::Mutex::new(None) }
+        Peer { endpoint, addr: addr.into(), alpn, conn: tokio::sync::Mutex::default() }
     }
 
     pub fn addr(&self) -> &str {
@@ -123,27 +132,40 @@ impl Peer {
     /// The live connection, dialling if there is none. Concurrent callers share one dial.
     pub async fn connection(&self) -> Result<quinn::Connection> {
         let mut guard = self.conn.lock().await;
-        if let Some(c) = guard.as_ref() {
+        if let Some(c) = guard.conn.as_ref() {
             if c.close_reason().is_none() {
                 return Ok(c.clone());
             }
         }
-        let (host, _) =
-            self.addr.rsplit_once(':').ok_or_else(|| Error::usage(format!("address `{}` has no port", self.addr)))?;
-        let host = host.trim_start_matches('[').trim_end_matches(']');
-        let sock = tokio::net::lookup_host(&self.addr)
-            .await
-            .map_err(|e| Error::unreachable(format!("resolve {}: {e}", self.addr)))?
-            .next()
-            .ok_or_else(|| Error::unreachable(format!("{} resolves to nothing", self.addr)))?;
-        let c = self.endpoint.connect(sock, host, self.alpn).await?;
-        *guard = Some(c.clone());
+        if guard.dial.is_none() {
+            let (host, _) = self
+                .addr
+                .rsplit_once(':')
+                .ok_or_else(|| Error::usage(format!("address `{}` has no port", self.addr)))?;
+            let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+            let sock = tokio::net::lookup_host(&self.addr)
+                .await
+                .map_err(|e| Error::unreachable(format!("resolve {}: {e}", self.addr)))?
+                .next()
+                .ok_or_else(|| Error::unreachable(format!("{} resolves to nothing", self.addr)))?;
+            let (endpoint, alpn) = (self.endpoint.clone(), self.alpn);
+            guard.dial = Some(tokio::spawn(async move { endpoint.connect(sock, &host, alpn).await }));
+        }
+        // Awaited by reference: if this caller is cancelled, the handshake goes on for the next.
+        let dialled = guard.dial.as_mut().expect("dial just ensured").await;
+        guard.dial = None;
+        let c = dialled.map_err(|e| Error::unreachable(format!("{}: {e}", self.addr)))??;
+        guard.conn = Some(c.clone());
         Ok(c)
     }
 
     /// Forgets the connection, so the next call dials afresh.
     pub async fn reset(&self) {
-        if let Some(c) = self.conn.lock().await.take() {
+        let mut guard = self.conn.lock().await;
+        if let Some(dial) = guard.dial.take() {
+            dial.abort();
+        }
+        if let Some(c) = guard.conn.take() {
             c.close(0u32.into(), b"reset");
         }
     }
@@ -152,7 +174,7 @@ impl Peer {
     /// answer. A hint: with no live connection it is dropped rather than dialled.
     pub async fn hint(&self, frame: &[u8]) -> Result<()> {
         let conn = match self.conn.try_lock() {
-            Ok(guard) => guard.as_ref().filter(|c| c.close_reason().is_none()).cloned(),
+            Ok(guard) => guard.conn.as_ref().filter(|c| c.close_reason().is_none()).cloned(),
             Err(_) => None,
         };
         let Some(conn) = conn else { return Ok(()) };

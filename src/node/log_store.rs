@@ -6,12 +6,12 @@
 //! the followers (`ahead.rs`) so that their fsyncs overlap the leader's own.
 
 use super::ahead::Ahead;
-use super::log_writer::{Encoded, Held, WriteOp, Writer, LOG, META};
+use super::log_writer::{commit, digest, Digest, Encoded, Flushed, Held, WriteOp, Writer, LOG, META};
 use super::metrics::Metrics;
 use super::types::{from_cbor, io_err, to_cbor as enc, Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::proto::NodeId;
 use openraft::storage::{LogFlushed, RaftLogStorage};
-use openraft::{ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
 use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -47,6 +47,29 @@ struct State {
     last_purged: Option<LogId>,
     committed: Option<LogId>,
     vote: Option<Vote>,
+}
+
+/// The vote a node that led before a restart comes back with: the same term and candidate, but
+/// not committed, so it must win a new term before it leads again.
+///
+/// Why (read in openraft 0.9.25): `Engine::startup` (engine/engine_impl.rs) restores a node as
+/// leader at once when `RaftState::is_leader` holds, which is "the vote is for me *and*
+/// committed"; it then numbers its next entry after its own last log id in the *same* term. Its
+/// last entries may have been lost in the crash (its fsync had not happened) while followers
+/// hold them, sent ahead (`ahead.rs`): the same log id would then name different bytes on
+/// different nodes. With the vote uncommitted, `startup` makes the node a follower
+/// (`update_internal_server_state` treats an uncommitted vote for itself as a candidate that
+/// has not won), and nothing can commit it again in that term: `Engine::elect` always campaigns
+/// at `vote.term + 1`; the only place a vote becomes committed is `Candidate::into_leader`
+/// (proposer/candidate.rs), for the term the node just won; `handle_vote_resp` uncommits any
+/// vote it adopts from a response, so a follower still holding our old committed vote cannot
+/// hand it back; and a committed vote for this node in that term could arrive only in an
+/// AppendEntries or snapshot from the leader of that term, which is this node itself. Since
+/// each term has one leader and that leader is now one run of one process, which numbers each
+/// index once, a log id names one entry's bytes for good.
+fn uncommitted(mut vote: Vote) -> Vote {
+    vote.committed = false;
+    vote
 }
 
 fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
@@ -85,6 +108,16 @@ impl LogStore {
                 None => state.last_purged,
             };
         }
+        if let Some(vote) = state.vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
+            let vote = uncommitted(vote);
+            let w = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Vote, ErrorVerb::Write, e);
+            commit(&db, |tx| {
+                tx.open_table(META)?.insert("vote", enc(&vote).as_slice())?;
+                Ok(())
+            })
+            .map_err(|e| w(&e))?;
+            state.vote = Some(vote);
+        }
         let (tx, rx) = mpsc::channel();
         let held = Held::default();
         let writer = Writer::new(db.clone(), metrics, state.last_log_id, state.vote, held.clone());
@@ -104,17 +137,22 @@ impl LogStore {
         let _ = self.inner.writer.send(WriteOp::Ahead { term: ahead.term, prev: ahead.prev, entries });
     }
 
-    /// Takes `ids` out of the held entries if every one of them is there: an append of exactly
-    /// those needs no write.
-    fn take_held(&self, ids: &[LogId]) -> bool {
+    /// Takes `entries` out of the held ones if every one of them is there with the same id and
+    /// the same bytes: an append of exactly those needs no write. Returns what it took.
+    fn take_held(&self, entries: &[Encoded]) -> Option<Vec<(LogId, Digest)>> {
         let mut held = self.inner.held.lock().unwrap();
-        let all = !ids.is_empty() && ids.iter().all(|id| held.get(&id.index) == Some(id));
-        if all {
-            for id in ids {
-                held.remove(&id.index);
-            }
+        // Digests only where the ids match, which on a leader (nothing held) is never.
+        if entries.is_empty() || !entries.iter().all(|(id, _)| held.get(&id.index).is_some_and(|h| h.0 == *id)) {
+            return None;
         }
-        all
+        let claimed: Vec<(LogId, Digest)> = entries.iter().map(|(id, bytes)| (*id, digest(bytes))).collect();
+        if !claimed.iter().all(|c| held.get(&c.0.index) == Some(c)) {
+            return None;
+        }
+        for (id, _) in &claimed {
+            held.remove(&id.index);
+        }
+        Some(claimed)
     }
 
     /// The highest index known committed, for status.
@@ -130,6 +168,54 @@ impl LogStore {
         let fail = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
         self.inner.writer.send(op(tx)).map_err(|e| fail(&e))?;
         rx.await.map_err(|e| fail(&e))?.map_err(|e| fail(&e))
+    }
+
+    /// openraft's `append`, told its outcome through `flushed`.
+    fn append_entries(&self, entries: Vec<Entry>, flushed: Flushed) -> Result<(), StorageError> {
+        let ids: Vec<LogId> = entries.iter().map(|e| *e.get_log_id()).collect();
+        let encoded: Vec<Encoded> = entries.iter().map(|e| (*e.get_log_id(), enc(e))).collect();
+        let claimed = self.take_held(&encoded);
+        let held = claimed.is_some();
+        let mut sent_ahead = None;
+        let writes = entries.iter().any(|e| matches!(e.payload, EntryPayload::Normal(_)));
+        {
+            let mut cache = self.inner.cache.lock().unwrap();
+            let mut state = self.inner.state.lock().unwrap();
+            let (prev, vote) = (state.last_log_id, state.vote);
+            for entry in entries {
+                let id = *entry.get_log_id();
+                cache.insert(id.index, entry);
+                state.last_log_id = Some(id);
+            }
+            // Only the leader's own appends go ahead: a follower's come from the leader.
+            let term = ids.first().map(|id| id.leader_id.term);
+            let leads = vote.is_some_and(|v| {
+                v.is_committed()
+                    && v.leader_id().voted_for() == Some(self.inner.id)
+                    && Some(v.leader_id().get_term()) == term
+            });
+            if leads && !held {
+                let entries = cache.range(ids[0].index..).map(|(_, e)| e.clone()).collect();
+                sent_ahead = Some(Ahead { from: self.inner.id, term: term.unwrap_or_default(), prev, entries });
+            }
+            while cache.len() > CACHE_ENTRIES {
+                cache.pop_first();
+            }
+        }
+        let fail = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
+        if let Some(claimed) = claimed {
+            // Durable already: answer now, and let the writer know they are openraft's.
+            self.inner.writer.send(WriteOp::Claim(claimed)).map_err(|e| fail(&e))?;
+            flushed(Ok(()));
+            return Ok(());
+        }
+        let lead = sent_ahead.is_some() && writes;
+        if let Some(ahead) = sent_ahead {
+            // Nobody listening means the node is stopping; replication still carries the entries.
+            let _ = self.inner.ahead.send(ahead);
+        }
+        let committed = self.inner.state.lock().unwrap().committed;
+        self.inner.writer.send(WriteOp::Append(encoded, committed, flushed, lead)).map_err(|e| fail(&e))
     }
 
     fn read_disk(&self, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, StorageError> {
@@ -221,54 +307,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let entries: Vec<Entry> = entries.into_iter().collect();
-        let ids: Vec<LogId> = entries.iter().map(|e| *e.get_log_id()).collect();
-        let held = self.take_held(&ids);
-        let mut encoded: Vec<Encoded> = Vec::new();
-        let mut sent_ahead = None;
-        {
-            let mut cache = self.inner.cache.lock().unwrap();
-            let mut state = self.inner.state.lock().unwrap();
-            let (prev, vote) = (state.last_log_id, state.vote);
-            for entry in entries {
-                let id = *entry.get_log_id();
-                if !held {
-                    encoded.push((id, enc(&entry)));
-                }
-                cache.insert(id.index, entry);
-                state.last_log_id = Some(id);
-            }
-            // Only the leader's own appends go ahead: a follower's come from the leader.
-            let term = ids.first().map(|id| id.leader_id.term);
-            let leads = vote.is_some_and(|v| {
-                v.is_committed()
-                    && v.leader_id().voted_for() == Some(self.inner.id)
-                    && Some(v.leader_id().get_term()) == term
-            });
-            if leads && !held {
-                let entries = cache.range(ids[0].index..).map(|(_, e)| e.clone()).collect();
-                sent_ahead = Some(Ahead { from: self.inner.id, term: term.unwrap_or_default(), prev, entries });
-            }
-            while cache.len() > CACHE_ENTRIES {
-                cache.pop_first();
-            }
-        }
-        let fail = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Write, e);
-        if held {
-            // Durable already: answer now, and let the writer know they are openraft's.
-            self.inner.writer.send(WriteOp::Claim(ids)).map_err(|e| fail(&e))?;
-            callback.log_io_completed(Ok(()));
-            return Ok(());
-        }
-        if let Some(ahead) = sent_ahead {
-            // Nobody listening means the node is stopping; replication still carries the entries.
-            let _ = self.inner.ahead.send(ahead);
-        }
-        let committed = self.inner.state.lock().unwrap().committed;
-        self.inner
-            .writer
-            .send(WriteOp::Append(encoded, committed, Box::new(move |r| callback.log_io_completed(r))))
-            .map_err(|e| fail(&e))
+        self.append_entries(entries.into_iter().collect(), Box::new(move |r| callback.log_io_completed(r)))
     }
 
     async fn truncate(&mut self, log_id: LogId) -> Result<(), StorageError> {
@@ -292,5 +331,101 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             }
         }
         self.send_and_wait(|tx| WriteOp::Purge(log_id, tx)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::CommittedLeaderId;
+
+    // Which copy of an entry: the one sent ahead or another one under the same id.
+    const AHEAD: u64 = 1;
+    const OTHER: u64 = 2;
+
+    /// An entry tagged (in its timestamp) so a test can tell which copy reached the disk.
+    fn entry(term: u64, index: u64, tag: u64) -> Entry {
+        let log_id = LogId::new(CommittedLeaderId::new(term, 1), index);
+        Entry { log_id, payload: EntryPayload::Normal(crate::proto::LogCommand { at_ms: tag, ops: vec![] }) }
+    }
+
+    fn open(dir: &Path, id: NodeId) -> (LogStore, tmpsc::UnboundedReceiver<Ahead>) {
+        let (tx, rx) = tmpsc::unbounded_channel();
+        (LogStore::open(&dir.join("log.redb"), id, Arc::default(), tx).unwrap(), rx)
+    }
+
+    /// A log file as a node that stopped with `vote` left it.
+    fn stopped_with(dir: &Path, vote: Vote) {
+        let db = Database::create(dir.join("log.redb")).unwrap();
+        commit(&db, |tx| {
+            tx.open_table(LOG)?;
+            tx.open_table(META)?.insert("vote", enc(&vote).as_slice())?;
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    /// Appends as openraft does; the receiver says whether the append was reported flushed.
+    fn append(store: &LogStore, entries: Vec<Entry>) -> mpsc::Receiver<bool> {
+        let (tx, rx) = mpsc::channel();
+        store.append_entries(entries, Box::new(move |r| tx.send(r.is_ok()).unwrap())).unwrap();
+        rx
+    }
+
+    #[tokio::test]
+    async fn a_leader_restarted_comes_back_with_its_vote_uncommitted_and_sends_nothing_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_with(dir.path(), Vote::new_committed(3, 1));
+        let (mut store, mut ahead) = open(dir.path(), 1);
+        // `read_vote` reads the file, so the uncommitted vote is durable, not just in memory.
+        assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(3, 1)), "must win a new term to lead");
+        // Had openraft led term 3 again, its entries would not have gone ahead either.
+        assert!(append(&store, vec![entry(3, 0, OTHER)]).recv().unwrap());
+        assert!(ahead.try_recv().is_err(), "nothing sent ahead in the old term");
+        // Once it has won term 4, its appends go ahead as before.
+        store.save_vote(&Vote::new_committed(4, 1)).await.unwrap();
+        assert!(append(&store, vec![entry(4, 1, OTHER)]).recv().unwrap());
+        assert_eq!(ahead.try_recv().map(|a| a.term).ok(), Some(4));
+    }
+
+    #[tokio::test]
+    async fn a_vote_committed_for_another_node_is_kept_across_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_with(dir.path(), Vote::new_committed(3, 2));
+        let (mut store, _ahead) = open(dir.path(), 1);
+        assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new_committed(3, 2)));
+    }
+
+    #[tokio::test]
+    async fn a_follower_answers_for_held_entries_only_when_the_bytes_are_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        stopped_with(dir.path(), Vote::new_committed(2, 1));
+        let (store, _ahead) = open(dir.path(), 2);
+        store.persist_ahead(Ahead {
+            from: 1,
+            term: 2,
+            prev: None,
+            entries: vec![entry(2, 0, AHEAD), entry(2, 1, AHEAD)],
+        });
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while store.inner.held.lock().unwrap().len() < 2 {
+            assert!(std::time::Instant::now() < until, "the entries sent ahead never became durable");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // The same id and bytes: answered at once, from the copy on disk.
+        assert_eq!(append(&store, vec![entry(2, 0, AHEAD)]).try_recv(), Ok(true));
+        // The same id with other bytes: written, replacing the held copy.
+        assert!(append(&store, vec![entry(2, 1, OTHER)]).recv().unwrap());
+        let tags: Vec<(u64, u64)> = store
+            .read_disk(0, Bound::Unbounded)
+            .unwrap()
+            .into_iter()
+            .map(|e| match e.payload {
+                EntryPayload::Normal(c) => (e.log_id.index, c.at_ms),
+                _ => panic!("not a normal entry"),
+            })
+            .collect();
+        assert_eq!(tags, vec![(0, AHEAD), (1, OTHER)]);
+        assert!(store.inner.held.lock().unwrap().is_empty());
     }
 }

@@ -18,6 +18,7 @@ use openraft::{ErrorSubject, RaftLogId};
 use redb::{Database, ReadableTable, TableDefinition, WriteTransaction};
 use std::collections::BTreeMap;
 use std::sync::{mpsc, Arc, Mutex};
+use std::time::Duration;
 use tokio::sync::oneshot;
 
 pub(super) const LOG: TableDefinition<u64, &[u8]> = TableDefinition::new("log");
@@ -28,25 +29,38 @@ pub(super) type Done = oneshot::Sender<Result<(), String>>;
 /// Told the outcome once an append is durable (openraft's `LogFlushed`, in production).
 pub(super) type Flushed = Box<dyn FnOnce(Result<(), std::io::Error>) + Send>;
 
-/// Entries that came ahead, are durable and openraft has not appended yet, by index; shared
-/// with the log store.
-pub(super) type Held = Arc<Mutex<BTreeMap<u64, LogId>>>;
+/// Entries that came ahead, are durable and openraft has not appended yet, by index, with the
+/// digest of the bytes on disk; shared with the log store.
+pub(super) type Held = Arc<Mutex<BTreeMap<u64, (LogId, Digest)>>>;
 
 /// One encoded entry.
 pub(super) type Encoded = (LogId, Vec<u8>);
 
+/// SHA-256 of an entry's encoded bytes. An entry held ahead stands in for an appended one only
+/// when both id and digest match: a log id alone would let different bytes under a reused id
+/// pass as the same entry.
+pub(super) type Digest = [u8; 32];
+
+pub(super) fn digest(bytes: &[u8]) -> Digest {
+    let mut d = [0; 32];
+    d.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, bytes).as_ref());
+    d
+}
+
 pub(super) enum WriteOp {
     /// openraft's append, with the commit index to persist alongside and what to call once
-    /// the entries are durable.
-    Append(Vec<Encoded>, Option<LogId>, Flushed),
+    /// the entries are durable. `lead` marks the leader's own append of client writes, the
+    /// one the test hook (`HOLD_LEADER_FSYNC`) holds.
+    Append(Vec<Encoded>, Option<LogId>, Flushed, bool),
     /// Entries the leader of `term` sent ahead; `prev` precedes the first.
     Ahead {
         term: u64,
         prev: Option<LogId>,
         entries: Vec<Encoded>,
     },
-    /// openraft appended these held entries; the log store has answered for them already.
-    Claim(Vec<LogId>),
+    /// openraft appended these held entries (same ids, same digests); the log store has
+    /// answered for them already.
+    Claim(Vec<(LogId, Digest)>),
     /// Deletes entries at and after the index.
     Truncate(u64, Done),
     Purge(LogId, Done),
@@ -61,9 +75,23 @@ pub(super) struct Writer {
     /// The term of the stored vote.
     term: u64,
     /// Entries on disk that came ahead and openraft has not appended yet, by index.
-    ahead: BTreeMap<u64, LogId>,
+    ahead: BTreeMap<u64, (LogId, Digest)>,
     /// What of `ahead` is durable, for the log store.
     held: Held,
+    /// Test hook only (`HOLD_LEADER_FSYNC`): how long the leader's own appends of client writes
+    /// wait before their commit; also makes the writer announce on stderr what it holds.
+    hold: Option<Duration>,
+}
+
+/// Test-only hook, read once per writer: with `DSH_TEST_HOLD_LEADER_FSYNC_MS=N`, a leader's append
+/// that carries client writes (and so went ahead to the followers) waits N ms before its fsync,
+/// and every node announces on stderr the entries it holds that way, so an end-to-end test can
+/// SIGKILL the cluster deterministically after the hint and before the leader's fsync
+/// (`tests/safety.rs`). Nothing outside tests sets it.
+pub(super) const HOLD_LEADER_FSYNC: &str = "DSH_TEST_HOLD_LEADER_FSYNC_MS";
+
+fn hold_from_env() -> Option<Duration> {
+    std::env::var(HOLD_LEADER_FSYNC).ok()?.parse().ok().map(Duration::from_millis)
 }
 
 type Batch = Vec<WriteOp>;
@@ -71,7 +99,7 @@ type Batch = Vec<WriteOp>;
 impl Writer {
     pub fn new(db: Arc<Database>, metrics: Arc<Metrics>, last: Option<LogId>, vote: Option<Vote>, held: Held) -> Self {
         let term = vote.map_or(0, |v| v.leader_id().get_term());
-        Writer { db, metrics, last, term, ahead: BTreeMap::new(), held }
+        Writer { db, metrics, last, term, ahead: BTreeMap::new(), held, hold: hold_from_env() }
     }
 
     fn publish(&self) {
@@ -140,18 +168,26 @@ impl Writer {
         let mut committed = None;
         let mut tx = None;
         let mut wrote = false;
+        let (mut lead, mut came_ahead) = (None, false);
         let run = || -> Result<(), redb::Error> {
             for op in batch {
                 match op {
-                    WriteOp::Append(entries, c, callback) => {
+                    WriteOp::Append(entries, c, callback, leads) => {
                         committed = c.or(committed);
                         callbacks.push(callback);
+                        if leads {
+                            lead = entries.last().map(|(id, _)| *id);
+                        }
                         self.append(&mut tx, entries)?;
                     }
-                    WriteOp::Ahead { term, prev, entries } => self.write_ahead(&mut tx, term, prev, entries)?,
-                    WriteOp::Claim(ids) => {
-                        for id in ids {
-                            if self.ahead.get(&id.index) == Some(&id) {
+                    WriteOp::Ahead { term, prev, entries } => {
+                        let before = self.last;
+                        self.write_ahead(&mut tx, term, prev, entries)?;
+                        came_ahead |= self.last != before;
+                    }
+                    WriteOp::Claim(claimed) => {
+                        for (id, d) in claimed {
+                            if self.ahead.get(&id.index) == Some(&(id, d)) {
                                 self.ahead.remove(&id.index);
                             }
                         }
@@ -165,11 +201,23 @@ impl Writer {
                 if let Some(c) = committed {
                     tx.open_table(META)?.insert("committed", enc(&c).as_slice())?;
                 }
+                if let (Some(hold), Some(id)) = (self.hold, lead) {
+                    eprintln!(
+                        "dsh test hook: leader holds its fsync up to index {} (term {}) for {} ms",
+                        id.index,
+                        id.leader_id.term,
+                        hold.as_millis()
+                    );
+                    std::thread::sleep(hold);
+                }
                 tx.commit()?;
             }
             Ok(())
         };
         let r = run();
+        if let (Some(_), true, Ok(()), Some(id)) = (self.hold, came_ahead, &r, self.last) {
+            eprintln!("dsh test hook: ahead durable up to index {} (term {})", id.index, id.leader_id.term);
+        }
         if r.is_err() {
             // Nothing of the batch reached the disk.
             (self.last, self.ahead) = (last, ahead);
@@ -190,11 +238,12 @@ impl Writer {
 
     fn append(&mut self, tx: &mut Option<WriteTransaction>, entries: Vec<Encoded>) -> Result<(), redb::Error> {
         for (id, bytes) in entries {
-            if self.ahead.get(&id.index) == Some(&id) {
-                // One leader per term writes one entry per index: this one is on disk already.
+            if self.ahead.get(&id.index) == Some(&(id, digest(&bytes))) {
+                // These very bytes are on disk already.
                 self.ahead.remove(&id.index);
                 continue;
             }
+            // Anything held from here on is replaced, including different bytes under this id.
             let stale = self.ahead.split_off(&id.index);
             let mut log = begin(&self.db, tx)?.open_table(LOG)?;
             for index in stale.keys().filter(|i| **i != id.index) {
@@ -224,7 +273,7 @@ impl Writer {
         let mut log = begin(&self.db, tx)?.open_table(LOG)?;
         for (id, bytes) in entries {
             log.insert(id.index, bytes.as_slice())?;
-            self.ahead.insert(id.index, id);
+            self.ahead.insert(id.index, (id, digest(&bytes)));
             self.last = Some(id);
         }
         Ok(())
@@ -327,12 +376,12 @@ mod tests {
         fn append(&self, entries: Vec<Encoded>) {
             let (done, flushed) = std::sync::mpsc::channel();
             let callback: Flushed = Box::new(move |r| done.send(r.is_ok()).unwrap());
-            self.tx.send(WriteOp::Append(entries, None, callback)).unwrap();
+            self.tx.send(WriteOp::Append(entries, None, callback, false)).unwrap();
             assert!(flushed.recv().unwrap(), "append failed");
         }
 
         fn held(&self) -> Vec<LogId> {
-            self.held.lock().unwrap().values().copied().collect()
+            self.held.lock().unwrap().values().map(|(id, _)| *id).collect()
         }
 
         fn truncate(&self, index: u64) {
@@ -366,14 +415,35 @@ mod tests {
     const OTHER: u64 = 3;
 
     #[test]
-    fn an_append_of_entries_already_sent_ahead_is_not_written_again() {
+    fn an_append_of_the_bytes_already_sent_ahead_keeps_them_and_releases_the_hold() {
         let log = Log::open(2);
         log.ahead(2, None, vec![encoded(2, 0, AHEAD), encoded(2, 1, AHEAD)]);
-        log.append(vec![encoded(2, 0, APPEND), encoded(2, 1, APPEND)]);
+        log.append(vec![encoded(2, 0, AHEAD), encoded(2, 1, AHEAD)]);
         assert_eq!(log.disk(), vec![row(0, 2, AHEAD), row(1, 2, AHEAD)]);
+        assert_eq!(log.held(), vec![]);
         // The log goes on from there as usual.
         log.append(vec![encoded(2, 2, APPEND)]);
         assert_eq!(log.disk()[2], row(2, 2, APPEND));
+    }
+
+    #[test]
+    fn the_same_log_id_with_other_bytes_replaces_the_held_entry_and_all_after_it() {
+        // What a leader back in its old term after losing its tail would send (issue 12): held
+        // bytes must never answer for other bytes under the same id.
+        let log = Log::open(2);
+        log.ahead(2, None, vec![encoded(2, 0, AHEAD), encoded(2, 1, AHEAD), encoded(2, 2, AHEAD)]);
+        log.append(vec![encoded(2, 0, AHEAD), encoded(2, 1, OTHER)]);
+        assert_eq!(log.disk(), vec![row(0, 2, AHEAD), row(1, 2, OTHER)]);
+        assert_eq!(log.held(), vec![]);
+    }
+
+    #[test]
+    fn a_claim_of_other_bytes_leaves_the_held_entry_unclaimed() {
+        let log = Log::open(2);
+        log.ahead(2, None, vec![encoded(2, 0, AHEAD)]);
+        log.tx.send(WriteOp::Claim(vec![(id(2, 0), digest(&encoded(2, 0, OTHER).1))])).unwrap();
+        log.truncate(5);
+        assert_eq!(log.held(), vec![id(2, 0)]);
     }
 
     #[test]
@@ -403,7 +473,7 @@ mod tests {
         let log = Log::open(2);
         log.ahead(2, None, vec![encoded(2, 0, AHEAD)]);
         log.ahead(2, Some(id(2, 0)), vec![encoded(2, 1, AHEAD)]);
-        log.append(vec![encoded(2, 0, APPEND)]);
+        log.append(vec![encoded(2, 0, AHEAD)]);
         assert_eq!(log.disk(), vec![row(0, 2, AHEAD), row(1, 2, AHEAD)]);
         log.truncate(1);
         assert_eq!(log.disk(), vec![row(0, 2, AHEAD)]);
@@ -419,7 +489,7 @@ mod tests {
         // Truncating past the end changes nothing; it is a barrier, answered in order.
         log.truncate(5);
         assert_eq!(log.held(), vec![id(2, 0), id(2, 1)]);
-        log.tx.send(WriteOp::Claim(vec![id(2, 0)])).unwrap();
+        log.tx.send(WriteOp::Claim(vec![(id(2, 0), digest(&encoded(2, 0, AHEAD).1))])).unwrap();
         // A new leader's entry at index 1 replaces the unclaimed entry there, not the claimed one.
         log.append(vec![encoded(3, 1, APPEND)]);
         assert_eq!(log.disk(), vec![row(0, 2, AHEAD), row(1, 3, APPEND)]);

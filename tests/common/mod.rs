@@ -17,6 +17,8 @@ pub struct TestCluster {
     pub dir: tempfile::TempDir,
     pub file: PathBuf,
     pub nodes: Vec<TestNode>,
+    /// Environment variables given to every node started from now on (test hooks).
+    pub env: Vec<(String, String)>,
 }
 
 pub struct TestNode {
@@ -55,7 +57,7 @@ impl TestCluster {
         };
         let path = dir.path().join("cluster.toml");
         file.save(&path).unwrap();
-        let mut c = TestCluster { dir, file: path, nodes };
+        let mut c = TestCluster { dir, file: path, nodes, env: Vec::new() };
         for i in 1..=n {
             c.restart(i);
         }
@@ -112,6 +114,7 @@ impl TestCluster {
     /// Starts the node (again) on its data directory.
     pub fn restart(&mut self, id: u64) {
         let certs = self.certs();
+        let env = self.env.clone();
         let node = self.node(id);
         assert!(node.child.is_none(), "n{id} is running");
         std::fs::create_dir_all(&node.data).unwrap();
@@ -124,7 +127,8 @@ impl TestCluster {
             .arg(&certs)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log);
+            .stderr(log)
+            .envs(env);
         if let Some(b) = &node.bootstrap {
             cmd.args(["--bootstrap", b]);
         }
