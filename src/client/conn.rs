@@ -107,6 +107,8 @@ impl Client {
     }
 
     pub async fn call_within(&self, target: Target, request: Request, timeout: Duration) -> Result<Served<Response>> {
+        // What no node can accept is refused here, at once; the node's own cap decides the rest.
+        crate::proto::limits::check_request(&request, crate::proto::limits::MAX_VALUE_LIMIT)?;
         let deadline = Instant::now() + timeout;
         let order = match target {
             Target::Node(id) => vec![id],
@@ -149,6 +151,8 @@ impl Client {
                         }
                         return reply.result.map(|value| Served { node: reply.node, leader: reply.leader, value });
                     }
+                    // Refused before it left (too large to frame): no node would take it.
+                    Err(e) if e.kind == ErrorKind::Denied => return Err(e),
                     Err(e) => {
                         if self.leader_hint() == Some(id) {
                             self.leader_hint.store(0, Ordering::Relaxed);

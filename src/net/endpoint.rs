@@ -2,6 +2,12 @@
 //! the caller writes a frame and finishes its side, the callee answers with one frame. Streams are
 //! cheap, so concurrency needs no multiplexing protocol of our own and a slow request never
 //! blocks another.
+//!
+//! What one peer can make this process hold is bounded here: streams per connection, unread
+//! bytes per connection (QUIC flow control), a frame buffer that grows only with the bytes that
+//! arrived, a deadline on the rest of a frame once it has begun, and a process-wide budget for
+//! large frames still arriving. Nothing here waits on a peer without a bound once it has started
+//! sending.
 
 use super::TlsFiles;
 use crate::error::{Error, Result};
@@ -9,8 +15,9 @@ use crate::proto::{self, FRAME_HEADER};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use serde::{de::DeserializeOwned, Serialize};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Peer-to-peer Raft traffic and node-internal forwarding.
 pub const ALPN_RAFT: &[u8] = b"dsh-raft/1";
@@ -19,10 +26,30 @@ pub const ALPN_CLIENT: &[u8] = b"dsh-client/1";
 /// A node's supervisor: crash, restart, pause and resume the node process.
 pub const ALPN_ADMIN: &[u8] = b"dsh-admin/1";
 
+/// Requests one connection may have open at once: room for `load --concurrency 64` with a
+/// watchdog ping each, and for a follower forwarding many clients' writes, yet a peer that opens
+/// more simply waits for credit.
+pub const MAX_STREAMS: u32 = 256;
+/// Bytes a peer may send on one connection ahead of what this side has read.
+const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Once a frame has begun, no read may wait longer than this for its next bytes…
+const STALL: Duration = Duration::from_secs(3);
+/// …and the whole frame must be in within this (16 MiB at about half a MiB a second).
+const FRAME_DEADLINE: Duration = Duration::from_secs(30);
+/// A frame buffer starts at most this large and then grows with what arrives; frames no larger
+/// are never refused for memory, so small requests get through whatever else is arriving.
+const SMALL_FRAME: usize = 64 << 10;
+/// Buffer space of larger frames still arriving, across the process: past it, another large
+/// frame is refused (`busy`) rather than buffered.
+const LARGE_FRAMES_BUDGET: usize = 128 << 20;
+
+static LARGE_FRAMES_HELD: AtomicUsize = AtomicUsize::new(0);
+
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(4096u32.into())
+    t.max_concurrent_bidi_streams(MAX_STREAMS.into())
         .max_concurrent_uni_streams(0u32.into())
+        .receive_window(CONNECTION_WINDOW.into())
         // A peer that restarts on the same address never answers the old connection (its
         // stateless resets carry a new key); a short idle timeout lets us notice and redial.
         .keep_alive_interval(Some(Duration::from_millis(200)))
@@ -190,12 +217,83 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Re
     read_frame_sized(recv).await.map(|(v, _)| v)
 }
 
-/// As `read_frame`, also returning the frame's size in bytes.
+/// As `read_frame`, also returning the frame's size in bytes. The first byte may take as long
+/// as the other side's work (a reply to a long poll); from then on the frame must keep coming
+/// (`STALL`, `FRAME_DEADLINE`), so a peer that announces a frame and sends no more is cut off.
 pub async fn read_frame_sized<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<(T, usize)> {
     let mut header = [0u8; FRAME_HEADER];
-    recv.read_exact(&mut header).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
+    let mut got = read_some(recv, &mut header, None).await?;
+    let deadline = Instant::now() + FRAME_DEADLINE;
+    while got < FRAME_HEADER {
+        got += read_some(recv, &mut header[got..], Some(deadline)).await?;
+    }
     let len = proto::frame_len(header)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
+    let mut body = Vec::with_capacity(len.min(SMALL_FRAME));
+    let mut held = Held(0);
+    while body.len() < len {
+        let read = recv.read_chunk(len - body.len(), true);
+        let chunk = within(deadline, async { read.await.map_err(|e| Error::unreachable(format!("read: {e}"))) }).await?;
+        let chunk = chunk.ok_or_else(|| Error::unreachable(format!("stream ended {} bytes into a {len}-byte frame", body.len())))?;
+        if body.len() + chunk.bytes.len() > body.capacity() {
+            let want = (body.capacity() * 2).max(body.len() + chunk.bytes.len()).min(len);
+            held.grow_to(want)?;
+            body.reserve_exact(want - body.len());
+        }
+        body.extend_from_slice(&chunk.bytes);
+    }
     Ok((proto::decode(&body)?, FRAME_HEADER + len))
+}
+
+/// Reads at least one byte into `buf`, by `deadline` if there is one.
+async fn read_some(recv: &mut quinn::RecvStream, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
+    let read = async {
+        match recv.read(buf).await {
+            Ok(Some(n)) => Ok(n),
+            Ok(None) => Err(Error::unreachable("stream ended before a whole frame header")),
+            Err(e) => Err(Error::unreachable(format!("read: {e}"))),
+        }
+    };
+    match deadline {
+        None => read.await,
+        Some(d) => within(d, read).await,
+    }
+}
+
+/// Runs one read of a frame that has begun: it must bring bytes within `STALL` and by `deadline`.
+async fn within<T>(deadline: Instant, read: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let wait = deadline.saturating_duration_since(Instant::now()).min(STALL);
+    match tokio::time::timeout(wait, read).await {
+        Ok(r) => r,
+        Err(_) => Err(Error::timeout(format!("the rest of the frame did not arrive within {}s", wait.as_secs()))),
+    }
+}
+
+/// The share of `LARGE_FRAMES_BUDGET` one frame's buffer holds (what it has beyond
+/// `SMALL_FRAME`); given back when dropped.
+struct Held(usize);
+
+impl Held {
+    /// Accounts for a buffer of `size` bytes, refusing if large frames already hold the budget.
+    fn grow_to(&mut self, size: usize) -> Result<()> {
+        let more = size.saturating_sub(SMALL_FRAME).saturating_sub(self.0);
+        if more == 0 {
+            return Ok(());
+        }
+        let before = LARGE_FRAMES_HELD.fetch_add(more, Ordering::Relaxed);
+        if before + more > LARGE_FRAMES_BUDGET {
+            LARGE_FRAMES_HELD.fetch_sub(more, Ordering::Relaxed);
+            return Err(Error::new(
+                crate::error::ErrorKind::Busy,
+                format!("{} MiB of large frames are already arriving; try again", before >> 20),
+            ));
+        }
+        self.0 += more;
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        LARGE_FRAMES_HELD.fetch_sub(self.0, Ordering::Relaxed);
+    }
 }

@@ -1,21 +1,25 @@
 //! openraft's network: Raft RPCs to peers over QUIC (ALPN `dsh-raft`), one stream per RPC.
 //! The same peer connection also carries requests a follower forwards to the leader, so a
 //! partition cuts forwarding exactly as it cuts replication.
+//!
+//! openraft cuts AppendEntries by entry count only; this side also cuts them by bytes, sending
+//! the prefix that fits and answering openraft with a partial success, so a follower far behind
+//! on large entries catches up in frames that fit and arrive within the RPC's timeout.
 
 use super::ahead::Ahead;
 use super::events::Events;
 use super::metrics::Metrics;
-use super::types::TypeConfig;
+use super::types::{Entry, TypeConfig};
 use crate::error::{Error, ErrorKind};
 use crate::net::{Endpoint, FaultFilter, Peer, Verdict, ALPN_RAFT};
-use crate::proto::{Envelope, NodeId, Reply};
+use crate::proto::{limits, Envelope, NodeId, Reply};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, EntryPayload};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -136,6 +140,31 @@ pub(super) async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Durati
     }
 }
 
+/// Bytes of entries in one AppendEntries at most (a single larger entry goes alone, and the
+/// value cap keeps that far under the frame cap).
+const MAX_APPEND_BYTES: usize = 2 << 20;
+
+/// Roughly what an entry adds to an encoded AppendEntries (never much less).
+fn entry_bytes(e: &Entry) -> usize {
+    const LOG_ID: usize = 64;
+    LOG_ID
+        + match &e.payload {
+            EntryPayload::Blank => 0,
+            EntryPayload::Normal(cmd) => cmd.ops.iter().map(limits::op_bytes).sum(),
+            EntryPayload::Membership(m) => m.nodes().map(|(_, n)| 64 + n.addr.len()).sum(),
+        }
+}
+
+/// How many of `entries`, from the first, to send in one AppendEntries: at least one.
+fn fitting(entries: &[Entry]) -> usize {
+    let mut bytes = 0;
+    let n = entries.iter().take_while(|e| {
+        bytes += entry_bytes(e);
+        bytes <= MAX_APPEND_BYTES
+    });
+    n.count().max(1)
+}
+
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
 impl PeerLink {
@@ -180,14 +209,22 @@ fn mismatch<E: std::error::Error>() -> RpcErr<E> {
 impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
+        let keep = fitting(&rpc.entries);
+        let cut = keep < rpc.entries.len();
+        rpc.entries.truncate(keep);
+        let last_sent = rpc.entries.last().map(|e| e.log_id);
         let mut rtt = RoundTrip { metrics: &self.metrics, peer: self.target, started: Instant::now(), ok: false };
         let sent = self.send(PeerRequest::Append(rpc), &option).await;
         rtt.ok = sent.is_ok();
         drop(rtt);
         match sent? {
+            // openraft sends the rest next, from the last entry the follower now holds.
+            PeerReply::Append(Ok(AppendEntriesResponse::Success)) if cut => {
+                Ok(AppendEntriesResponse::PartialSuccess(last_sent))
+            }
             PeerReply::Append(r) => r.map_err(|e| self.remote(e)),
             _ => Err(mismatch()),
         }

@@ -332,10 +332,13 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         if durable {
             self.store.since_durable.store(0, Ordering::Relaxed);
             tx.set_quick_repair(true);
+            // The fsync runs off the runtime thread, which must keep answering heartbeats.
+            let commit = tokio::task::spawn_blocking(move || tx.commit()).await.map_err(sm_err)?;
+            commit.map_err(sm_err)?;
         } else {
             tx.set_durability(Durability::None).map_err(sm_err)?;
+            tx.commit().map_err(sm_err)?;
         }
-        tx.commit().map_err(sm_err)?;
         if let Some(l) = last {
             self.store.applied_index.store(l.index, Ordering::Relaxed);
             self.store.applied_tx.send_replace(l.index);
