@@ -43,6 +43,9 @@ const SMALL_FRAME: usize = 64 << 10;
 /// frame is refused (`busy`) rather than buffered.
 const LARGE_FRAMES_BUDGET: usize = 128 << 20;
 
+/// The largest hint sent (`Peer::hint`).
+const MAX_HINT: usize = 256 << 10;
+
 static LARGE_FRAMES_HELD: AtomicUsize = AtomicUsize::new(0);
 
 fn transport() -> Arc<quinn::TransportConfig> {
@@ -176,8 +179,12 @@ impl Peer {
     }
 
     /// Sends an encoded frame on a new stream of the live connection without waiting for any
-    /// answer. A hint: with no live connection it is dropped rather than dialled.
+    /// answer. A hint: with no live connection it is dropped rather than dialled, and a large
+    /// one is dropped too, since it would only send the same bytes twice over a busy link.
     pub async fn hint(&self, frame: &[u8]) -> Result<()> {
+        if frame.len() > MAX_HINT {
+            return Ok(());
+        }
         let conn = match self.conn.try_lock() {
             Ok(guard) => guard.as_ref().filter(|c| c.close_reason().is_none()).cloned(),
             Err(_) => None,
@@ -219,52 +226,69 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Re
 
 /// As `read_frame`, also returning the frame's size in bytes. The first byte may take as long
 /// as the other side's work (a reply to a long poll); from then on the frame must keep coming
-/// (`STALL`, `FRAME_DEADLINE`), so a peer that announces a frame and sends no more is cut off.
+/// (`Patience`), so a peer that announces a frame and sends no more is cut off.
 pub async fn read_frame_sized<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<(T, usize)> {
+    let lost = |e: quinn::ReadError| Error::unreachable(format!("read: {e}"));
+    let ended = |got: usize| Error::unreachable(format!("stream ended {got} bytes into a frame"));
     let mut header = [0u8; FRAME_HEADER];
-    let mut got = read_some(recv, &mut header, None).await?;
-    let deadline = Instant::now() + FRAME_DEADLINE;
+    let mut got = recv.read(&mut header).await.map_err(lost)?.ok_or_else(|| ended(0))?;
+    let mut patience = Patience::new();
     while got < FRAME_HEADER {
-        got += read_some(recv, &mut header[got..], Some(deadline)).await?;
+        let n = patience.wait(got, async { recv.read(&mut header[got..]).await.map_err(lost) }).await?;
+        got += n.ok_or_else(|| ended(got))?;
     }
     let len = proto::frame_len(header)?;
     let mut body = Vec::with_capacity(len.min(SMALL_FRAME));
     let mut held = Held(0);
+    // Several of quinn's chunks (about one packet each) per wake-up.
+    let mut chunks: [_; 32] = std::array::from_fn(|_| Default::default());
     while body.len() < len {
-        let read = recv.read_chunk(len - body.len(), true);
-        let chunk = within(deadline, async { read.await.map_err(|e| Error::unreachable(format!("read: {e}"))) }).await?;
-        let chunk = chunk.ok_or_else(|| Error::unreachable(format!("stream ended {} bytes into a {len}-byte frame", body.len())))?;
-        if body.len() + chunk.bytes.len() > body.capacity() {
-            let want = (body.capacity() * 2).max(body.len() + chunk.bytes.len()).min(len);
-            held.grow_to(want)?;
-            body.reserve_exact(want - body.len());
+        let n = patience.wait(FRAME_HEADER + body.len(), async { recv.read_chunks(&mut chunks).await.map_err(lost) });
+        let n = n.await?.ok_or_else(|| ended(FRAME_HEADER + body.len()))?;
+        for chunk in &chunks[..n] {
+            // Bytes past the frame belong to nothing: one frame per stream.
+            let chunk = &chunk[..chunk.len().min(len - body.len())];
+            if body.len() + chunk.len() > body.capacity() {
+                let want = (body.capacity() * 2).max(body.len() + chunk.len()).min(len);
+                held.grow_to(want)?;
+                body.reserve_exact(want - body.len());
+            }
+            body.extend_from_slice(chunk);
         }
-        body.extend_from_slice(&chunk.bytes);
     }
     Ok((proto::decode(&body)?, FRAME_HEADER + len))
 }
 
-/// Reads at least one byte into `buf`, by `deadline` if there is one.
-async fn read_some(recv: &mut quinn::RecvStream, buf: &mut [u8], deadline: Option<Instant>) -> Result<usize> {
-    let read = async {
-        match recv.read(buf).await {
-            Ok(Some(n)) => Ok(n),
-            Ok(None) => Err(Error::unreachable("stream ended before a whole frame header")),
-            Err(e) => Err(Error::unreachable(format!("read: {e}"))),
-        }
-    };
-    match deadline {
-        None => read.await,
-        Some(d) => within(d, read).await,
-    }
+/// How long the rest of a frame that has begun may take: `STALL` without a byte, and
+/// `FRAME_DEADLINE` in all. One timer per frame, armed only when a read has to wait.
+struct Patience {
+    until: Instant,
+    stall: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed_at: Instant,
 }
 
-/// Runs one read of a frame that has begun: it must bring bytes within `STALL` and by `deadline`.
-async fn within<T>(deadline: Instant, read: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-    let wait = deadline.saturating_duration_since(Instant::now()).min(STALL);
-    match tokio::time::timeout(wait, read).await {
-        Ok(r) => r,
-        Err(_) => Err(Error::timeout(format!("the rest of the frame did not arrive within {}s", wait.as_secs()))),
+impl Patience {
+    fn new() -> Self {
+        let now = Instant::now();
+        Patience { until: now + FRAME_DEADLINE, stall: Box::pin(tokio::time::sleep(STALL)), armed_at: now }
+    }
+
+    /// Runs one read of a frame `got` bytes in, refusing to wait past the limits.
+    async fn wait<T>(&mut self, got: usize, read: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let r = tokio::select! {
+            biased;
+            r = read => r,
+            _ = &mut self.stall => {
+                return Err(Error::timeout(format!("a frame stalled {got} bytes in: its sender is too slow")))
+            }
+        };
+        // Moving the timer costs something, so only every tenth of a second of progress.
+        let now = Instant::now();
+        if now.duration_since(self.armed_at) > Duration::from_millis(100) {
+            self.stall.as_mut().reset((now + STALL).min(self.until).into());
+            self.armed_at = now;
+        }
+        r
     }
 }
 

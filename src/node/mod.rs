@@ -23,4 +23,5 @@ mod systems;
 mod ticker;
 mod types;
 
+pub use network::PeerRequest;
 pub use server::{raft_config, run, NodeOptions};
