@@ -97,6 +97,9 @@ enum Mode {
         /// clients (for nodes on other machines; the local cluster manages its own processes).
         #[arg(long)]
         supervisor: Option<SocketAddr>,
+        /// Refuse values larger than this (bytes, or with K/KiB or M/MiB; at most 4 MiB).
+        #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = bytes)]
+        max_value: usize,
     },
     /// Manage the local cluster.
     #[command(subcommand)]
@@ -168,6 +171,20 @@ enum CertCmd {
 
 fn duration(s: &str) -> Result<Duration, String> {
     shell::spec::parse_duration(s).map_err(|e| e.message)
+}
+
+/// A size such as `1048576`, `512KiB` or `4M` (binary units), within the value caps' range.
+fn bytes(s: &str) -> Result<usize, String> {
+    let digits = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(digits);
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kib" => 1 << 10,
+        "m" | "mib" => 1 << 20,
+        _ => return Err(format!("`{s}`: say bytes, or a number with K/KiB or M/MiB")),
+    };
+    let n: usize = n.parse().map_err(|_| format!("`{s}` is not a size"))?;
+    dsh::proto::limits::check_cap(n.saturating_mul(scale)).map_err(|e| e.message)
 }
 
 fn main() {
@@ -245,7 +262,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.mode {
-        Some(Mode::Node { id, data, listen, join, bootstrap, certs, advertise, supervisor }) => {
+        Some(Mode::Node { id, data, listen, join, bootstrap, certs, advertise, supervisor, max_value }) => {
             let id = parse_node(&id)?;
             let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
             if let Some(admin) = supervisor {
@@ -261,7 +278,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                     Ok((parse_node(n)?, a.to_string()))
                 })
                 .collect::<dsh::Result<Vec<_>>>()?;
-            let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, bootstrap, certs };
+            let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, bootstrap, certs, max_value };
             until_signal(|rx| dsh::node::run(opts, rx)).map(|_| 0)
         }
         Some(Mode::Cert(cmd)) => cert(cmd),

@@ -26,7 +26,7 @@ async fn connect(cert: &CertPaths, addr: &str, alpn: &'static [u8]) -> dsh::Resu
 /// Asks for the answer on a new stream, so a refusal at the handshake shows up here too.
 async fn ping(cert: &CertPaths, addr: &str) -> dsh::Result<Reply> {
     let conn = connect(cert, addr, ALPN_CLIENT).await?;
-    net::call(&conn, &Envelope { timeout_ms: 2000, request: Request::Ping }).await
+    net::call(&conn, &Envelope::new(2000, Request::Ping)).await
 }
 
 #[test]
@@ -220,7 +220,7 @@ fn one_certificate_holds_a_bounded_number_of_connections() {
         let mut refused = None;
         for i in 0..100 {
             let conn = Peer::new(endpoint.clone(), addr.clone(), ALPN_CLIENT).connection().await.unwrap();
-            match net::call::<_, Reply>(&conn, &Envelope { timeout_ms: 2000, request: Request::Ping }).await {
+            match net::call::<_, Reply>(&conn, &Envelope::new(2000, Request::Ping)).await {
                 Ok(r) => {
                     r.result.unwrap();
                     held.push(conn);
@@ -242,7 +242,7 @@ fn one_certificate_holds_a_bounded_number_of_connections() {
         let until = std::time::Instant::now() + Duration::from_secs(5);
         loop {
             let conn = Peer::new(endpoint.clone(), addr.clone(), ALPN_CLIENT).connection().await.unwrap();
-            match net::call::<_, Reply>(&conn, &Envelope { timeout_ms: 2000, request: Request::Ping }).await {
+            match net::call::<_, Reply>(&conn, &Envelope::new(2000, Request::Ping)).await {
                 Ok(_) => break,
                 Err(e) => assert!(std::time::Instant::now() < until, "the place was not given back: {e}"),
             }

@@ -175,6 +175,8 @@ impl Client {
     }
 
     pub async fn call_within(&self, target: Target, request: Request, timeout: Duration) -> Result<Served<Response>> {
+        // What no node can accept is refused here, at once; the node's own cap decides the rest.
+        crate::proto::limits::check_request(&request, crate::proto::limits::MAX_VALUE_LIMIT)?;
         let deadline = Instant::now() + timeout;
         let write = request.carries_id().then(|| self.writes.open());
         let order = match target {
@@ -223,7 +225,8 @@ impl Client {
                         }
                         return reply.result.map(|value| Served { node: reply.node, leader: reply.leader, value });
                     }
-                    // A refused certificate is refused by every node alike.
+                    // A refused certificate is refused by every node alike, and what was refused
+                    // before it left (too large to frame) no node would take.
                     Err(e) if e.kind == ErrorKind::Denied => return Err(e),
                     Err(e) => {
                         if self.leader_hint() == Some(id) {

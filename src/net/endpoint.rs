@@ -2,6 +2,12 @@
 //! the caller writes a frame and finishes its side, the callee answers with one frame. Streams are
 //! cheap, so concurrency needs no multiplexing protocol of our own and a slow request never
 //! blocks another.
+//!
+//! What one peer can make this process hold is bounded here: streams per connection, unread
+//! bytes per connection (QUIC flow control), a frame buffer that grows only with the bytes that
+//! arrived, a deadline on the rest of a frame once it has begun, and a process-wide budget for
+//! large frames still arriving. Nothing here waits on a peer without a bound once it has started
+//! sending.
 
 use super::TlsFiles;
 use crate::error::{Error, Result};
@@ -9,8 +15,9 @@ use crate::proto::{self, FRAME_HEADER};
 use quinn::crypto::rustls::{QuicClientConfig, QuicServerConfig};
 use serde::{de::DeserializeOwned, Serialize};
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Peer-to-peer Raft traffic and node-internal forwarding.
 pub const ALPN_RAFT: &[u8] = b"dsh-raft/1";
@@ -19,10 +26,33 @@ pub const ALPN_CLIENT: &[u8] = b"dsh-client/1";
 /// A node's supervisor: crash, restart, pause and resume the node process.
 pub const ALPN_ADMIN: &[u8] = b"dsh-admin/1";
 
+/// Requests one connection may have open at once: room for `load --concurrency 64` with a
+/// watchdog ping each, and for a follower forwarding many clients' writes, yet a peer that opens
+/// more simply waits for credit.
+pub const MAX_STREAMS: u32 = 256;
+/// Bytes a peer may send on one connection ahead of what this side has read.
+const CONNECTION_WINDOW: u32 = 32 << 20;
+/// Once a frame has begun, no read may wait longer than this for its next bytes…
+const STALL: Duration = Duration::from_secs(3);
+/// …and the whole frame must be in within this (16 MiB at about half a MiB a second).
+const FRAME_DEADLINE: Duration = Duration::from_secs(30);
+/// A frame buffer starts at most this large and then grows with what arrives; frames no larger
+/// are never refused for memory, so small requests get through whatever else is arriving.
+const SMALL_FRAME: usize = 64 << 10;
+/// Buffer space of larger frames still arriving, across the process: past it, another large
+/// frame is refused (`busy`) rather than buffered.
+const LARGE_FRAMES_BUDGET: usize = 128 << 20;
+
+/// The largest hint sent (`Peer::hint`).
+const MAX_HINT: usize = 256 << 10;
+
+static LARGE_FRAMES_HELD: AtomicUsize = AtomicUsize::new(0);
+
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(4096u32.into())
+    t.max_concurrent_bidi_streams(MAX_STREAMS.into())
         .max_concurrent_uni_streams(0u32.into())
+        .receive_window(CONNECTION_WINDOW.into())
         // A peer that restarts on the same address never answers the old connection (its
         // stateless resets carry a new key); a short idle timeout lets us notice and redial.
         .keep_alive_interval(Some(Duration::from_millis(200)))
@@ -171,8 +201,12 @@ impl Peer {
     }
 
     /// Sends an encoded frame on a new stream of the live connection without waiting for any
-    /// answer. A hint: with no live connection it is dropped rather than dialled.
+    /// answer. A hint: with no live connection it is dropped rather than dialled, and a large
+    /// one is dropped too, since it would only send the same bytes twice over a busy link.
     pub async fn hint(&self, frame: &[u8]) -> Result<()> {
+        if frame.len() > MAX_HINT {
+            return Ok(());
+        }
         let conn = match self.conn.try_lock() {
             Ok(guard) => guard.conn.as_ref().filter(|c| c.close_reason().is_none()).cloned(),
             Err(_) => None,
@@ -217,12 +251,100 @@ pub async fn read_frame<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Re
     read_frame_sized(recv).await.map(|(v, _)| v)
 }
 
-/// As `read_frame`, also returning the frame's size in bytes.
+/// As `read_frame`, also returning the frame's size in bytes. The first byte may take as long
+/// as the other side's work (a reply to a long poll); from then on the frame must keep coming
+/// (`Patience`), so a peer that announces a frame and sends no more is cut off.
 pub async fn read_frame_sized<T: DeserializeOwned>(recv: &mut quinn::RecvStream) -> Result<(T, usize)> {
+    let lost = |e: quinn::ReadError| Error::unreachable(format!("read: {e}"));
+    let ended = |got: usize| Error::unreachable(format!("stream ended {got} bytes into a frame"));
     let mut header = [0u8; FRAME_HEADER];
-    recv.read_exact(&mut header).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
+    let mut got = recv.read(&mut header).await.map_err(lost)?.ok_or_else(|| ended(0))?;
+    let mut patience = Patience::new();
+    while got < FRAME_HEADER {
+        let n = patience.wait(got, async { recv.read(&mut header[got..]).await.map_err(lost) }).await?;
+        got += n.ok_or_else(|| ended(got))?;
+    }
     let len = proto::frame_len(header)?;
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body).await.map_err(|e| Error::unreachable(format!("read: {e}")))?;
+    let mut body = Vec::with_capacity(len.min(SMALL_FRAME));
+    let mut held = Held(0);
+    // Several of quinn's chunks (about one packet each) per wake-up.
+    let mut chunks: [_; 32] = std::array::from_fn(|_| Default::default());
+    while body.len() < len {
+        let n = patience.wait(FRAME_HEADER + body.len(), async { recv.read_chunks(&mut chunks).await.map_err(lost) });
+        let n = n.await?.ok_or_else(|| ended(FRAME_HEADER + body.len()))?;
+        for chunk in &chunks[..n] {
+            // Bytes past the frame belong to nothing: one frame per stream.
+            let chunk = &chunk[..chunk.len().min(len - body.len())];
+            if body.len() + chunk.len() > body.capacity() {
+                let want = (body.capacity() * 2).max(body.len() + chunk.len()).min(len);
+                held.grow_to(want)?;
+                body.reserve_exact(want - body.len());
+            }
+            body.extend_from_slice(chunk);
+        }
+    }
     Ok((proto::decode(&body)?, FRAME_HEADER + len))
+}
+
+/// How long the rest of a frame that has begun may take: `STALL` without a byte, and
+/// `FRAME_DEADLINE` in all. One timer per frame, armed only when a read has to wait.
+struct Patience {
+    until: Instant,
+    stall: std::pin::Pin<Box<tokio::time::Sleep>>,
+    armed_at: Instant,
+}
+
+impl Patience {
+    fn new() -> Self {
+        let now = Instant::now();
+        Patience { until: now + FRAME_DEADLINE, stall: Box::pin(tokio::time::sleep(STALL)), armed_at: now }
+    }
+
+    /// Runs one read of a frame `got` bytes in, refusing to wait past the limits.
+    async fn wait<T>(&mut self, got: usize, read: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+        let r = tokio::select! {
+            biased;
+            r = read => r,
+            _ = &mut self.stall => {
+                return Err(Error::timeout(format!("a frame stalled {got} bytes in: its sender is too slow")))
+            }
+        };
+        // Moving the timer costs something, so only every tenth of a second of progress.
+        let now = Instant::now();
+        if now.duration_since(self.armed_at) > Duration::from_millis(100) {
+            self.stall.as_mut().reset((now + STALL).min(self.until).into());
+            self.armed_at = now;
+        }
+        r
+    }
+}
+
+/// The share of `LARGE_FRAMES_BUDGET` one frame's buffer holds (what it has beyond
+/// `SMALL_FRAME`); given back when dropped.
+struct Held(usize);
+
+impl Held {
+    /// Accounts for a buffer of `size` bytes, refusing if large frames already hold the budget.
+    fn grow_to(&mut self, size: usize) -> Result<()> {
+        let more = size.saturating_sub(SMALL_FRAME).saturating_sub(self.0);
+        if more == 0 {
+            return Ok(());
+        }
+        let before = LARGE_FRAMES_HELD.fetch_add(more, Ordering::Relaxed);
+        if before + more > LARGE_FRAMES_BUDGET {
+            LARGE_FRAMES_HELD.fetch_sub(more, Ordering::Relaxed);
+            return Err(Error::new(
+                crate::error::ErrorKind::Busy,
+                format!("{} MiB of large frames are already arriving; try again", before >> 20),
+            ));
+        }
+        self.0 += more;
+        Ok(())
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        LARGE_FRAMES_HELD.fetch_sub(self.0, Ordering::Relaxed);
+    }
 }

@@ -1,21 +1,27 @@
 //! openraft's network: Raft RPCs to peers over QUIC (ALPN `dsh-raft`), one stream per RPC.
 //! The same peer connection also carries requests a follower forwards to the leader, so a
 //! partition cuts forwarding exactly as it cuts replication.
+//!
+//! openraft cuts AppendEntries by entry count only; this side also cuts them by bytes, sending
+//! the prefix that fits and answering openraft with a partial success, so a follower far behind
+//! on large entries catches up in frames that fit. openraft also gives every AppendEntries one
+//! heartbeat interval; a large one that needs longer (a slow link or disk) goes on in the
+//! background and openraft's retries wait for it instead of starting it over (`Transfer`).
 
 use super::ahead::Ahead;
 use super::events::Events;
 use super::metrics::Metrics;
-use super::types::TypeConfig;
+use super::types::{Entry, LogId, TypeConfig, Vote};
 use crate::error::{Error, ErrorKind};
 use crate::net::{Endpoint, FaultFilter, Peer, Verdict, ALPN_RAFT};
-use crate::proto::{Envelope, NodeId, Reply};
+use crate::proto::{limits, Envelope, NodeId, Reply};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::BasicNode;
+use openraft::{BasicNode, EntryPayload};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -108,6 +114,7 @@ impl RaftNetworkFactory<TypeConfig> for Peers {
             faults: self.faults.clone(),
             metrics: self.metrics.clone(),
             events: self.events.clone(),
+            transfer: None,
         }
     }
 }
@@ -118,6 +125,16 @@ pub struct PeerLink {
     faults: Arc<FaultFilter>,
     metrics: Arc<Metrics>,
     events: Arc<Events>,
+    transfer: Option<Transfer>,
+}
+
+/// A large AppendEntries on its own task, so that openraft giving up on the call (after one
+/// heartbeat interval) does not cancel it; the retry that follows waits for it instead.
+struct Transfer {
+    vote: Vote,
+    prev: Option<LogId>,
+    last: Option<LogId>,
+    task: tokio::task::JoinHandle<crate::error::Result<PeerReply>>,
 }
 
 /// Holds a message back as the fault filter says; a dropped one never gets an answer, so the
@@ -136,6 +153,35 @@ pub(super) async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Durati
     }
 }
 
+/// Bytes of entries in one AppendEntries at most (a single larger entry goes alone, and the
+/// value cap keeps that far under the frame cap).
+const MAX_APPEND_BYTES: usize = 1 << 20;
+/// An AppendEntries carrying more bytes than this runs as a `Transfer`.
+const TRANSFER_OVER: usize = 64 << 10;
+/// How long a `Transfer` may take before it is given up.
+const TRANSFER_TTL: Duration = Duration::from_secs(10);
+
+/// Roughly what an entry adds to an encoded AppendEntries (never much less).
+fn entry_bytes(e: &Entry) -> usize {
+    const LOG_ID: usize = 64;
+    LOG_ID
+        + match &e.payload {
+            EntryPayload::Blank => 0,
+            EntryPayload::Normal(cmd) => cmd.ops.iter().map(limits::op_bytes).sum(),
+            EntryPayload::Membership(m) => m.nodes().map(|(_, n)| 64 + n.addr.len()).sum(),
+        }
+}
+
+/// How many of `entries`, from the first, to send in one AppendEntries: at least one.
+fn fitting(entries: &[Entry]) -> usize {
+    let mut bytes = 0;
+    let n = entries.iter().take_while(|e| {
+        bytes += entry_bytes(e);
+        bytes <= MAX_APPEND_BYTES
+    });
+    n.count().max(1)
+}
+
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
 
 impl PeerLink {
@@ -146,15 +192,69 @@ impl PeerLink {
         };
         match tokio::time::timeout(option.hard_ttl(), call).await {
             Err(_) => Err(RPCError::Network(NetworkError::new(&Error::timeout("peer RPC timed out")))),
-            Ok(Err(e)) if e.kind == ErrorKind::Unreachable => Err(RPCError::Unreachable(Unreachable::new(&e))),
-            Ok(Err(e)) => Err(RPCError::Network(NetworkError::new(&e))),
-            Ok(Ok(PeerReply::Refused(e))) => Err(RPCError::Network(NetworkError::new(&e))),
-            Ok(Ok(r)) => Ok(r),
+            Ok(r) => classify(r),
         }
     }
 
     fn remote<E: std::error::Error>(&self, e: RaftError<NodeId, E>) -> RpcErr<E> {
         RPCError::RemoteError(RemoteError::new(self.target, e))
+    }
+
+    /// Sends a large AppendEntries as a `Transfer`, or waits for the one already under way for
+    /// the same leader and starting point (which may end before `last`: a partial success).
+    async fn transfer(&mut self, rpc: AppendEntriesRequest<TypeConfig>) -> Result<PeerReply, RpcErr> {
+        let last = rpc.entries.last().map(|e| e.log_id);
+        let joins = |t: &Transfer| t.vote == rpc.vote && t.prev == rpc.prev_log_id && t.last <= last;
+        if !self.transfer.as_ref().is_some_and(joins) {
+            if let Some(old) = self.transfer.take() {
+                old.task.abort();
+            }
+            let (peer, faults, metrics, target) =
+                (self.peer.clone(), self.faults.clone(), self.metrics.clone(), self.target);
+            let (vote, prev) = (rpc.vote, rpc.prev_log_id);
+            let req = PeerRequest::Append(rpc);
+            let task = tokio::spawn(async move {
+                let started = Instant::now();
+                let call = async {
+                    apply_faults(&faults, target, TRANSFER_TTL).await?;
+                    peer.call::<_, PeerReply>(&req).await
+                };
+                let r = tokio::time::timeout(TRANSFER_TTL, call)
+                    .await
+                    .unwrap_or_else(|_| Err(Error::timeout("AppendEntries transfer timed out")));
+                metrics.replication(target, started.elapsed(), r.is_ok());
+                tracing::debug!(
+                    peer = target,
+                    ms = started.elapsed().as_millis() as u64,
+                    ok = r.is_ok(),
+                    "AppendEntries transfer"
+                );
+                r
+            });
+            self.transfer = Some(Transfer { vote, prev, last, task });
+        }
+        let t = self.transfer.as_mut().expect("a transfer is under way");
+        // If openraft drops this call here, the task goes on and the next call finds it.
+        let done = (&mut t.task).await;
+        let sent = t.last;
+        self.transfer = None;
+        let reply = done.map_err(|e| Error::internal(format!("AppendEntries transfer: {e}")));
+        match classify(reply.and_then(|r| r))? {
+            PeerReply::Append(Ok(AppendEntriesResponse::Success)) if sent < last => {
+                Ok(PeerReply::Append(Ok(AppendEntriesResponse::PartialSuccess(sent))))
+            }
+            r => Ok(r),
+        }
+    }
+}
+
+/// Sorts a peer call's outcome into what openraft expects of a network.
+fn classify<E: std::error::Error>(r: crate::error::Result<PeerReply>) -> Result<PeerReply, RpcErr<E>> {
+    match r {
+        Err(e) if e.kind == ErrorKind::Unreachable => Err(RPCError::Unreachable(Unreachable::new(&e))),
+        Err(e) => Err(RPCError::Network(NetworkError::new(&e))),
+        Ok(PeerReply::Refused(e)) => Err(RPCError::Network(NetworkError::new(&e))),
+        Ok(r) => Ok(r),
     }
 }
 
@@ -180,14 +280,28 @@ fn mismatch<E: std::error::Error>() -> RpcErr<E> {
 impl RaftNetwork<TypeConfig> for PeerLink {
     async fn append_entries(
         &mut self,
-        rpc: AppendEntriesRequest<TypeConfig>,
+        mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        let mut rtt = RoundTrip { metrics: &self.metrics, peer: self.target, started: Instant::now(), ok: false };
-        let sent = self.send(PeerRequest::Append(rpc), &option).await;
-        rtt.ok = sent.is_ok();
-        drop(rtt);
+        let keep = fitting(&rpc.entries);
+        let cut = keep < rpc.entries.len();
+        rpc.entries.truncate(keep);
+        let last_sent = rpc.entries.last().map(|e| e.log_id);
+        let bytes: usize = rpc.entries.iter().map(entry_bytes).sum();
+        // Heartbeats (no entries) go on their own while a transfer is under way.
+        let sent = if !rpc.entries.is_empty() && (bytes > TRANSFER_OVER || self.transfer.is_some()) {
+            self.transfer(rpc).await
+        } else {
+            let mut rtt = RoundTrip { metrics: &self.metrics, peer: self.target, started: Instant::now(), ok: false };
+            let sent = self.send(PeerRequest::Append(rpc), &option).await;
+            rtt.ok = sent.is_ok();
+            sent
+        };
         match sent? {
+            // openraft sends the rest next, from the last entry the follower now holds.
+            PeerReply::Append(Ok(AppendEntriesResponse::Success)) if cut => {
+                Ok(AppendEntriesResponse::PartialSuccess(last_sent))
+            }
             PeerReply::Append(r) => r.map_err(|e| self.remote(e)),
             _ => Err(mismatch()),
         }

@@ -2,18 +2,30 @@
 //! next client write, so one write per entry would cap throughput at one fsync per write. The
 //! proposer instead gathers every write that arrives while earlier proposals are in flight into
 //! one log entry; a burst of concurrent writes then costs one fsync on each node.
+//!
+//! It is also where sizes are enforced: an operation over the key or value cap is refused before
+//! it is queued, an entry is cut by encoded bytes as well as by count so it always fits one
+//! AppendEntries frame, and the queue is bounded in operations and bytes, answering `busy` when
+//! full rather than growing.
 
 use super::types::Raft;
-use crate::error::{Error, Result};
-use crate::proto::{LogCommand, NodeId, Op, Response};
+use crate::error::{Error, ErrorKind, Result};
+use crate::proto::{limits, LogCommand, NodeId, Op, Response};
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
-/// Most operations in one entry; keeps entries well under the frame cap.
+/// Most operations in one entry.
 const MAX_BATCH: usize = 512;
+/// Most bytes of operations in one entry; a single larger operation (up to the value cap) goes
+/// alone. Together with the value cap this keeps every entry far under the frame cap.
+const MAX_BATCH_BYTES: usize = 1 << 20;
 /// Proposals in flight at once: one being appended while the previous one replicates.
 const IN_FLIGHT: usize = 2;
+/// Operations waiting for a batch, at most…
+const QUEUE_OPS: usize = 8192;
+/// …and their bytes, at most.
+const QUEUE_BYTES: usize = 64 << 20;
 
 /// The outcome of one proposed operation.
 pub enum Proposed {
@@ -22,40 +34,78 @@ pub enum Proposed {
     NotLeader(Option<NodeId>),
 }
 
-type Pending = (Op, oneshot::Sender<Proposed>);
+struct Pending {
+    op: Op,
+    bytes: usize,
+    reply: oneshot::Sender<Proposed>,
+    /// Its share of `QUEUE_BYTES`, given back when it leaves the queue.
+    _queued: OwnedSemaphorePermit,
+}
 
 #[derive(Clone)]
 pub struct Proposer {
-    tx: mpsc::UnboundedSender<Pending>,
+    tx: mpsc::Sender<Pending>,
+    queue_bytes: Arc<Semaphore>,
+    max_value: usize,
 }
 
 impl Proposer {
-    /// Starts the batching task; it ends when every `Proposer` handle is dropped.
-    pub fn start(raft: Raft) -> Self {
-        let (tx, rx) = mpsc::unbounded_channel();
+    /// Starts the batching task; it ends when every `Proposer` handle is dropped. Values over
+    /// `max_value` bytes are refused.
+    pub fn start(raft: Raft, max_value: usize) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE_OPS);
         tokio::spawn(collect(raft, rx));
-        Proposer { tx }
+        Proposer { tx, queue_bytes: Arc::new(Semaphore::new(QUEUE_BYTES)), max_value }
     }
 
     pub async fn propose(&self, op: Op) -> Proposed {
-        let (tx, rx) = oneshot::channel();
-        if self.tx.send((op, tx)).is_err() {
-            return Proposed::Applied(Err(Error::internal("node is shutting down")));
+        if let Err(e) = limits::check_op(&op, self.max_value) {
+            return Proposed::Applied(Err(e));
+        }
+        let bytes = limits::op_bytes(&op);
+        let busy = || Proposed::Applied(Err(Error::new(ErrorKind::Busy, "the node's write queue is full; try again")));
+        let Ok(queued) = self.queue_bytes.clone().try_acquire_many_owned(bytes as u32) else {
+            return busy();
+        };
+        let (reply, rx) = oneshot::channel();
+        match self.tx.try_send(Pending { op, bytes, reply, _queued: queued }) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => return busy(),
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                return Proposed::Applied(Err(Error::internal("node is shutting down")))
+            }
         }
         rx.await.unwrap_or_else(|_| Proposed::Applied(Err(Error::internal("proposal dropped"))))
     }
 }
 
-async fn collect(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
+async fn collect(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
-    while let Some(first) = rx.recv().await {
+    // The operation that did not fit the previous entry starts the next one.
+    let mut carried: Option<Pending> = None;
+    loop {
+        let first = match carried.take() {
+            Some(p) => p,
+            None => match rx.recv().await {
+                Some(p) => p,
+                None => return,
+            },
+        };
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
+        let mut bytes = first.bytes;
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(p) => batch.push(p),
+                Ok(p) if bytes + p.bytes > MAX_BATCH_BYTES => {
+                    carried = Some(p);
+                    break;
+                }
+                Ok(p) => {
+                    bytes += p.bytes;
+                    batch.push(p);
+                }
                 Err(_) => break,
             }
         }
@@ -68,7 +118,7 @@ async fn collect(raft: Raft, mut rx: mpsc::UnboundedReceiver<Pending>) {
 }
 
 async fn propose(raft: &Raft, batch: Vec<Pending>) {
-    let (ops, waiters): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
+    let (ops, waiters): (Vec<Op>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.reply)).unzip();
     let at_ms = crate::proto::wall_ms();
     match raft.client_write(LogCommand { at_ms, ops }).await {
         Ok(resp) => {

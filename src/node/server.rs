@@ -35,6 +35,8 @@ pub struct NodeOptions {
     pub bootstrap: Vec<(NodeId, String)>,
     /// Directory holding `ca.pem` and this node's `nN.pem`/`nN.key`.
     pub certs: PathBuf,
+    /// Values over this many bytes are refused (`proto::limits`).
+    pub max_value: usize,
 }
 
 /// Raft timing tuned for demos: a dead leader is noticed and replaced in a few hundred ms.
@@ -106,7 +108,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         store,
         log,
         peers,
-        proposer: Proposer::start(raft.clone()),
+        proposer: Proposer::start(raft.clone(), opts.max_value),
         data_dir: opts.data.clone(),
         started,
         recovery,

@@ -191,11 +191,19 @@ impl Service {
                 Outcome::Done(Ok(Response::Faults(f.clone())))
             }
             Request::GetFaults => Outcome::Done(Ok(Response::Faults(self.peers.faults.get()))),
+            // Scans of every key run off the runtime thread, which must keep answering heartbeats.
             Request::Merkle => {
-                Outcome::Done(self.store.merkle_leaves().map(|(leaves, keys)| Response::Merkle { leaves, keys }))
+                let store = self.store.clone();
+                let r = tokio::task::spawn_blocking(move || store.merkle_leaves()).await;
+                let r = r.map_err(|e| Error::internal(e.to_string())).and_then(|r| r);
+                Outcome::Done(r.map(|(leaves, keys)| Response::Merkle { leaves, keys }))
             }
             Request::Metrics => Outcome::Done(Ok(Response::Metrics(self.metrics.snapshot(&self.replication_lag())))),
-            Request::LeafKeys { leaves } => Outcome::Done(self.store.leaf_keys(leaves).map(Response::Scan)),
+            Request::LeafKeys { leaves } => {
+                let (store, leaves) = (self.store.clone(), leaves.clone());
+                let r = tokio::task::spawn_blocking(move || store.leaf_keys(&leaves)).await;
+                Outcome::Done(r.map_err(|e| Error::internal(e.to_string())).and_then(|r| r.map(Response::Scan)))
+            }
             Request::Corrupt { key } => {
                 let r = self.store.corrupt(key);
                 if r.is_ok() {

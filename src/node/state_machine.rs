@@ -162,12 +162,25 @@ impl StateMachine {
         self.refresh_counters()
     }
 
-    /// Applies a batch in one transaction; returns each entry's results and the systems' notes
-    /// (grants, expiries, …) for the caller to record.
+    /// Applies a batch in one transaction and commits it here; returns each entry's results and
+    /// the systems' notes (grants, expiries, …) for the caller to record.
+    #[cfg(test)]
     pub(super) fn apply_batch(
         &self,
         entries: impl IntoIterator<Item = Entry>,
     ) -> Result<(Vec<EntryResult>, Vec<Note>), StorageError> {
+        let staged = self.stage(entries)?;
+        self.commit(staged)
+    }
+
+    fn commit(&self, staged: Staged) -> Result<(Vec<EntryResult>, Vec<Note>), StorageError> {
+        let (tx, staged) = staged.take_tx();
+        tx.commit().map_err(sm_err)?;
+        Ok(staged.finish(&self.store))
+    }
+
+    /// Applies a batch in one transaction, left for the caller to commit.
+    fn stage(&self, entries: impl IntoIterator<Item = Entry>) -> Result<Staged, StorageError> {
         let started = std::time::Instant::now();
         let mut tx = self.store.db.begin_write().map_err(sm_err)?;
         let mut results = Vec::new();
@@ -222,14 +235,43 @@ impl StateMachine {
         } else {
             tx.set_durability(Durability::None).map_err(sm_err)?;
         }
-        tx.commit().map_err(sm_err)?;
-        if let Some(l) = last {
-            self.store.applied_index.store(l.index, Ordering::Relaxed);
-            self.store.applied_tx.send_replace(l.index);
+        let applied = Applied { results, notes, last, keys, started };
+        Ok(Staged { tx, durable, applied })
+    }
+}
+
+/// A batch applied inside a transaction not yet committed.
+struct Staged {
+    tx: redb::WriteTransaction,
+    /// The commit is fsync'd (every `DURABLE_EVERY` entries).
+    durable: bool,
+    applied: Applied,
+}
+
+/// What a batch did, published once its transaction committed.
+struct Applied {
+    results: Vec<EntryResult>,
+    notes: Vec<Note>,
+    last: Option<super::types::LogId>,
+    keys: i64,
+    started: std::time::Instant,
+}
+
+impl Staged {
+    fn take_tx(self) -> (redb::WriteTransaction, Applied) {
+        (self.tx, self.applied)
+    }
+}
+
+impl Applied {
+    fn finish(self, store: &Store) -> (Vec<EntryResult>, Vec<Note>) {
+        if let Some(l) = self.last {
+            store.applied_index.store(l.index, Ordering::Relaxed);
+            store.applied_tx.send_replace(l.index);
         }
-        self.store.keys.fetch_add(keys as u64, Ordering::Relaxed);
-        self.store.metrics.apply(started.elapsed());
-        Ok((results, notes))
+        store.keys.fetch_add(self.keys as u64, Ordering::Relaxed);
+        store.metrics.apply(self.started.elapsed());
+        (self.results, self.notes)
     }
 }
 
@@ -374,7 +416,15 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry> + Send,
         I::IntoIter: Send,
     {
-        let (results, notes) = self.apply_batch(entries)?;
+        let staged = self.stage(entries)?;
+        let (results, notes) = if staged.durable {
+            // The fsync runs off the runtime thread, which must keep answering heartbeats.
+            let (tx, staged) = staged.take_tx();
+            tokio::task::spawn_blocking(move || tx.commit()).await.map_err(sm_err)?.map_err(sm_err)?;
+            staged.finish(&self.store)
+        } else {
+            self.commit(staged)?
+        };
         if self.store.events.leading() {
             for (kind, text) in notes {
                 self.store.events.push(kind, text);

@@ -35,6 +35,19 @@ pub fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T> {
     ciborium::from_reader(body).map_err(|e| Error::denied(format!("malformed frame: {e}")))
 }
 
+/// Decodes one whole frame, header included, as a stream reader would: the announced length is
+/// checked against the cap and against the bytes actually there.
+pub fn decode_frame<T: DeserializeOwned>(frame: &[u8]) -> Result<T> {
+    let Some((header, body)) = frame.split_first_chunk::<FRAME_HEADER>() else {
+        return Err(Error::denied(format!("truncated frame: {} bytes, no complete header", frame.len())));
+    };
+    let len = frame_len(*header)?;
+    if body.len() != len {
+        return Err(Error::denied(format!("frame announces {len} bytes but carries {}", body.len())));
+    }
+    decode(body)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,5 +64,15 @@ mod tests {
 
         assert!(frame_len((MAX_FRAME as u32 + 1).to_be_bytes()).is_err());
         assert!(decode::<Request>(b"\xff\x00garbage").is_err());
+    }
+
+    #[test]
+    fn whole_frames_must_be_exactly_as_long_as_announced() {
+        let frame = encode(&Request::Ping).unwrap();
+        assert!(matches!(decode_frame::<Request>(&frame), Ok(Request::Ping)));
+        for bad in [&frame[..2], &frame[..frame.len() - 1], &[frame.as_slice(), b"x"].concat()[..]] {
+            let e = decode_frame::<Request>(bad).unwrap_err();
+            assert_eq!(e.kind, crate::error::ErrorKind::Denied, "{e}");
+        }
     }
 }

@@ -5,12 +5,13 @@
 mod command;
 mod frame;
 mod ids;
+pub mod limits;
 pub mod merkle;
 mod message;
 mod systems;
 
 pub use command::{wall_ms, LogCommand, Op, RequestId};
-pub use frame::{decode, encode, frame_len, FRAME_HEADER, MAX_FRAME};
+pub use frame::{decode, decode_frame, encode, frame_len, FRAME_HEADER, MAX_FRAME};
 pub use ids::{node_name, parse_node, NodeId};
 pub use message::{
     CacheNotice, Envelope, Event, Faults, KeyValue, NodeMetrics, NodeStatus, PeerMetrics, ProcessAction, ProcessInfo,
