@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use dsh::client::{Client, Target};
+use dsh::proto::merkle::leaf_of;
 use dsh::proto::{node_name, NodeId, Response, Versioned};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -23,12 +24,22 @@ fn json_of(out: &std::process::Output) -> Value {
     serde_json::from_str(line).unwrap_or_else(|e| panic!("`{line}`: {e}"))
 }
 
+/// `NAME` or `NAME~N`, whichever first falls in one of four Merkle leaves: with every key
+/// there, each write in flight during a survey lands in a leaf under repair.
+fn in_few_leaves(name: &str) -> String {
+    (0..).map(|n| if n == 0 { name.to_string() } else { format!("{name}~{n}") }).find(|k| leaf_of(k) < 4).unwrap()
+}
+
 /// Writes until `stop`: each writer puts fresh keys (whose only write is their last) and
 /// rewrites a few hot keys (whose last write keeps moving).
 async fn writer(client: Arc<Client>, w: usize, ledger: Ledger, stop: Arc<AtomicBool>) {
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let key = if i % 2 == 0 { format!("fresh:{w}:{i}") } else { format!("hot:{}", i % 6) };
+        let key = if i % 2 == 0 {
+            in_few_leaves(&format!("fresh:{w}:{i}"))
+        } else {
+            in_few_leaves(&format!("hot:{}", i % 6))
+        };
         let value = format!("w{w}-{i}");
         if let Ok(r) = client.call(Target::Leader, put(&key, &value)).await {
             let Response::Written { revision } = r.value else { panic!("put answered {:?}", r.value) };
