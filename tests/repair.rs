@@ -166,7 +166,8 @@ fn verify_exits_1_when_copies_differ_and_0_when_they_agree() {
     let client = rt.block_on(async { c.client() });
     let leader = rt.block_on(wait_leader(&client, 3)).id;
     let victim = node_name((1..=3).find(|&n| n != leader).unwrap());
-    assert!(c.dsh(&["-c", "put order:7 paid; put order:8 shipped"]).status.success());
+    let out = c.dsh(&["-c", "put order:7 paid; put order:8 shipped"]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
     rt.block_on(wait_caught_up(&client, 3));
 
     let out = c.dsh(&["--json", "verify"]);
