@@ -110,6 +110,9 @@ enum Mode {
     /// Benchmarks that need more than a workload (see scripts/bench.sh).
     #[command(subcommand, hide = true)]
     Bench(BenchCmd),
+    /// Any shell command, run as `-c` runs it: `dsh status`, `dsh put a 1`, `dsh verify`.
+    #[command(external_subcommand)]
+    Shell(Vec<String>),
 }
 
 #[derive(Subcommand)]
@@ -327,6 +330,15 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 let h = handle.clone();
                 let story = std::thread::spawn(move || run_story(&file, opts, ctx, h, interrupted));
                 Ok(story.join().unwrap_or(1))
+            })
+        }
+        Some(Mode::Shell(words)) => {
+            // The words were split by the caller's shell already: quote each so that the
+            // command line splits back into exactly them.
+            let line = words.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ");
+            let json = cli.global.json;
+            with_cluster(&cli.global, move |ctx, handle| {
+                Ok(handle.block_on(shell::run_lines(&ctx, std::iter::once(line), json, false)))
             })
         }
         None => {

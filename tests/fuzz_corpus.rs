@@ -89,7 +89,11 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("faults", Request::SetFaults(Faults { cut: vec![2], slow: vec![] })),
         (
             "repair",
-            Request::Repair { set: vec![KeyValue { key: "k".into(), value: "v".into(), revision: 3 }], remove: vec![] },
+            Request::Repair {
+                set: vec![KeyValue { key: "k".into(), value: "v".into(), revision: 3 }],
+                remove: vec![],
+                revision: 3,
+            },
         ),
         ("process", Request::Process(ProcessAction::Crash)),
         ("chat", Request::ChatSend { id: 9, from: "ann".into(), text: "hi".into() }),

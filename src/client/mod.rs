@@ -5,6 +5,7 @@
 mod cache;
 mod config;
 mod conn;
+pub mod entropy;
 mod events;
 
 pub use cache::{Cache, CacheEntry, CacheRead, CacheStats, Mesi};

@@ -207,7 +207,7 @@ mod tests {
         let admin = Principal { role: Role::Admin, name: "root".into() };
         for req in [
             Request::Corrupt { key: "k".into() },
-            Request::Repair { set: vec![], remove: vec![] },
+            Request::Repair { set: vec![], remove: vec![], revision: 0 },
             Request::Join { id: 4, addr: "x:1".into() },
             Request::Record { kind: "k".into(), text: "t".into() },
             Request::Process(ProcessAction::Crash),

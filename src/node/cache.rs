@@ -4,13 +4,23 @@
 //! holder has acknowledged its invalidation or its lease has run out, so no client serves a
 //! stale value after a write returns.
 //!
+//! A client that writes through its cache is registered as a holder *before* its write is
+//! proposed, and stays one while the write is in flight: a concurrent write that lands after it
+//! then invalidates its copy, instead of finding no holder and letting the older value be kept
+//! and served as a hit.
+//!
 //! The directory lives in the leader's memory for one term; a client that finds the term
-//! changed drops its whole cache. Leases are short and granted only by a leader a majority
-//! acknowledged moments ago, so a deposed leader's clients stop trusting their copies before a
-//! new leader can accept a write. This module keeps the directory; it never reads or writes
-//! keys itself.
+//! changed drops its whole cache. A poll is answered with a lease only after a heartbeat round
+//! a majority acknowledged *after the poll arrived* (openraft's read-index check), not on
+//! openraft's `millis_since_quorum_ack` metric, which is computed when metrics are published
+//! and so stays small while the core is stalled (an fsync). The client counts its 40 ms lease
+//! from sending the poll, and no follower that acknowledged that round votes for another leader
+//! within the election timeout (at least 100 ms), so a deposed leader's clients stop trusting
+//! their copies before a new leader can accept a write. This module keeps the directory; it
+//! never reads or writes keys itself.
 
 use super::service::{Outcome, Service};
+use super::types::Raft;
 use crate::error::Error;
 use crate::proto::{CacheNotice, Op, Request, Response};
 use openraft::ServerState;
@@ -23,9 +33,12 @@ use tokio::sync::watch;
 pub const LEASE: Duration = Duration::from_millis(40);
 /// A poll is held open at most this long, so leases are renewed in time.
 pub const POLL_WAIT: Duration = Duration::from_millis(15);
-/// A leader grants leases only while a majority acknowledged it this recently: well inside the
-/// election timeout, so that no other leader can exist while a lease it granted is valid.
-pub const FRESH_QUORUM_MS: u64 = 60;
+/// How long a poll may wait for the heartbeat round that backs its lease.
+const CONFIRM_WITHIN: Duration = Duration::from_millis(200);
+/// Test-only: a cache put waits this many milliseconds after its write applied before it is
+/// answered, so other writes of the key reliably land in between (tests/cache.rs). Read
+/// nowhere else.
+const TEST_PUT_PAUSE: &str = "DSH_TEST_CACHE_PUT_PAUSE_MS";
 
 #[derive(Default)]
 struct ClientState {
@@ -34,13 +47,26 @@ struct ClientState {
     /// The last one it confirmed having applied.
     acked: u64,
     pending: Vec<(u64, CacheNotice)>,
-    last_poll: Option<Instant>,
+    /// When the last poll answered with a lease arrived: the client's lease ends 40 ms after
+    /// it sent that poll, so no later than 40 ms after this.
+    granted: Option<Instant>,
+    /// When the poll being answered now arrived: it may grant a lease, so writes wait on it too
+    /// until it is answered. A refused poll grants nothing and so holds no write up.
+    answering: Option<Instant>,
+}
+
+impl ClientState {
+    fn lease_from(&self) -> Option<Instant> {
+        self.granted.max(self.answering)
+    }
 }
 
 #[derive(Default)]
 struct Inner {
     term: u64,
     holders: HashMap<String, BTreeSet<u64>>,
+    /// Per key, the clients with a cache put of it in flight (and how many).
+    writing: HashMap<String, BTreeMap<u64, u32>>,
     clients: BTreeMap<u64, ClientState>,
 }
 
@@ -48,22 +74,50 @@ pub struct Directory {
     inner: Mutex<Inner>,
     /// Bumped whenever a notice is queued or acknowledged.
     changed: watch::Sender<u64>,
+    /// One leadership confirmation runs at a time, shared by every poll that arrived before it
+    /// started, so many caching clients cost one heartbeat round, not one each.
+    round: tokio::sync::Mutex<()>,
+    /// When the last confirmation started, and whether a majority acknowledged it.
+    last_round: Mutex<Option<(Instant, bool)>>,
 }
 
 impl Default for Directory {
     fn default() -> Self {
-        Directory { inner: Mutex::default(), changed: watch::Sender::new(0) }
+        Directory {
+            inner: Mutex::default(),
+            changed: watch::Sender::new(0),
+            round: tokio::sync::Mutex::new(()),
+            last_round: Mutex::new(None),
+        }
     }
 }
 
 impl Inner {
     /// A new term starts an empty directory: copies registered with an earlier leader are
-    /// dropped by their clients when they see the term.
+    /// dropped by their clients when they see the term. A request that began in an earlier
+    /// term works on the current directory rather than wiping it.
     fn at_term(&mut self, term: u64) -> &mut Self {
-        if self.term != term {
+        if term > self.term {
             *self = Inner { term, ..Default::default() };
         }
         self
+    }
+
+    /// Registers `client` as holding `key`; returns the sequence number its invalidations
+    /// will start after, and how many clients hold the key now.
+    fn hold(&mut self, client: u64, key: &str) -> (u64, usize) {
+        let seq = self.clients.entry(client).or_default().seq;
+        let holders = self.holders.entry(key.to_string()).or_default();
+        let others: Vec<u64> = holders.iter().copied().filter(|c| *c != client).collect();
+        holders.insert(client);
+        let count = holders.len();
+        // A second holder turns an exclusive copy into a shared one.
+        if count == 2 {
+            for other in others {
+                self.notify(other, CacheNotice::Shared { key: key.to_string() });
+            }
+        }
+        (seq, count)
     }
 
     fn notify(&mut self, client: u64, notice: CacheNotice) {
@@ -82,37 +136,64 @@ impl Directory {
     /// after this point is sure to reach it. Returns the sequence number its invalidations
     /// will start after, and how many clients hold the key now.
     pub fn hold(&self, term: u64, client: u64, key: &str) -> (u64, usize) {
-        let held = {
-            let mut guard = self.inner.lock().unwrap();
-            let inner = guard.at_term(term);
-            let seq = inner.clients.entry(client).or_default().seq;
-            let holders = inner.holders.entry(key.to_string()).or_default();
-            let others: Vec<u64> = holders.iter().copied().filter(|c| *c != client).collect();
-            holders.insert(client);
-            let count = holders.len();
-            // A second holder turns an exclusive copy into a shared one.
-            if count == 2 {
-                for other in others {
-                    inner.notify(other, CacheNotice::Shared { key: key.to_string() });
-                }
-            }
-            (seq, count)
-        };
+        let held = self.inner.lock().unwrap().at_term(term).hold(client, key);
         self.bump();
         held
     }
 
+    /// Before a cache put of `key` is proposed: registers `client` as a holder, and as writing
+    /// the key until `end_write`, so that a write landing meanwhile invalidates it without
+    /// forgetting it. Returns the sequence number its invalidations will start after.
+    pub fn begin_write(&self, term: u64, client: u64, key: &str) -> u64 {
+        let seq = {
+            let mut guard = self.inner.lock().unwrap();
+            let inner = guard.at_term(term);
+            *inner.writing.entry(key.to_string()).or_default().entry(client).or_default() += 1;
+            inner.hold(client, key).0
+        };
+        self.bump();
+        seq
+    }
+
+    /// After a cache put was answered (or failed): how many clients hold `key` now.
+    pub fn end_write(&self, term: u64, client: u64, key: &str) -> usize {
+        let mut guard = self.inner.lock().unwrap();
+        let inner = guard.at_term(term);
+        if let Some(w) = inner.writing.get_mut(key) {
+            if let Some(n) = w.get_mut(&client) {
+                *n -= 1;
+                if *n == 0 {
+                    w.remove(&client);
+                }
+            }
+            if w.is_empty() {
+                inner.writing.remove(key);
+            }
+        }
+        inner.holders.get(key).map_or(0, BTreeSet::len)
+    }
+
     /// After a write of `key`: queues an invalidation for every holder but `writer`, forgets
-    /// them as holders, and waits until each has acknowledged or its lease has lapsed.
+    /// them as holders (except those with a cache put of the key still in flight, which keep
+    /// the copy they are about to write), and waits until each has acknowledged or its lease
+    /// has lapsed.
     pub async fn invalidate(&self, term: u64, key: &str, writer: Option<u64>) {
         let waits: Vec<(u64, u64)> = {
             let mut inner = self.inner.lock().unwrap();
             let inner = inner.at_term(term);
             let Some(holders) = inner.holders.remove(key) else { return };
+            let writing: BTreeSet<u64> =
+                inner.writing.get(key).map(|w| w.keys().copied().collect()).unwrap_or_default();
             let mut waits = Vec::new();
-            for client in holders.into_iter().filter(|c| Some(*c) != writer) {
-                inner.notify(client, CacheNotice::Invalidate { key: key.to_string() });
-                waits.push((client, inner.clients[&client].seq));
+            for &client in &holders {
+                if Some(client) != writer {
+                    inner.notify(client, CacheNotice::Invalidate { key: key.to_string() });
+                    waits.push((client, inner.clients[&client].seq));
+                }
+            }
+            let kept: BTreeSet<u64> = holders.intersection(&writing).copied().collect();
+            if !kept.is_empty() {
+                inner.holders.insert(key.to_string(), kept);
             }
             waits
         };
@@ -131,7 +212,7 @@ impl Directory {
                     if c.acked >= *seq {
                         continue;
                     }
-                    let expires = c.last_poll.map(|t| t + LEASE + Duration::from_millis(5));
+                    let expires = c.lease_from().map(|t| t + LEASE + Duration::from_millis(5));
                     if let Some(e) = expires.filter(|e| *e > Instant::now()) {
                         done = false;
                         next = Some(next.map_or(e, |n| n.min(e)));
@@ -147,16 +228,23 @@ impl Directory {
         }
     }
 
-    /// A client's poll: records its acknowledgement, then returns the notices it has not
-    /// acknowledged (waiting up to `wait` for one). The caller grants the lease.
-    pub async fn poll(&self, term: u64, client: u64, ack: u64, wait: Duration) -> Vec<(u64, CacheNotice)> {
+    /// A client's poll, which arrived at `received`: records its acknowledgement, then returns
+    /// the notices it has not acknowledged (waiting up to `wait` for one). The caller decides
+    /// whether to grant the lease and says so with `answered`.
+    pub async fn poll(
+        &self,
+        term: u64,
+        client: u64,
+        ack: u64,
+        received: Instant,
+        wait: Duration,
+    ) -> Vec<(u64, CacheNotice)> {
         let mut rx = self.changed.subscribe();
-        let received = Instant::now();
         let deadline = received + wait;
         {
             let mut inner = self.inner.lock().unwrap();
             let c = inner.at_term(term).clients.entry(client).or_default();
-            c.last_poll = Some(received);
+            c.answering = c.answering.max(Some(received));
             if ack > c.acked {
                 c.acked = ack;
                 c.pending.retain(|(s, _)| *s > ack);
@@ -176,6 +264,40 @@ impl Directory {
     }
 }
 
+impl Directory {
+    /// Whether a heartbeat round that started at or after `since` was acknowledged by a
+    /// majority: the newest round if it qualifies, else one this call runs (or waits for).
+    async fn confirmed_since(&self, raft: &Raft, since: Instant) -> bool {
+        let qualifying = || self.last_round.lock().unwrap().filter(|(started, _)| *started >= since).map(|r| r.1);
+        if let Some(ok) = qualifying() {
+            return ok;
+        }
+        let _one_at_a_time = self.round.lock().await;
+        if let Some(ok) = qualifying() {
+            return ok;
+        }
+        let started = Instant::now();
+        let ok = matches!(tokio::time::timeout(CONFIRM_WITHIN, raft.get_read_log_id()).await, Ok(Ok(_)));
+        *self.last_round.lock().unwrap() = Some((started, ok));
+        ok
+    }
+
+    /// The poll that arrived at `received` was answered, with a lease or without.
+    pub fn answered(&self, term: u64, client: u64, received: Instant, lease: bool) {
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let c = inner.at_term(term).clients.entry(client).or_default();
+            if lease {
+                c.granted = c.granted.max(Some(received));
+            }
+            if c.answering == Some(received) {
+                c.answering = None;
+            }
+        }
+        self.bump();
+    }
+}
+
 impl Service {
     /// The cache requests: all are the leader's, since the directory is.
     pub(super) async fn cache_request(&self, req: &Request) -> Outcome {
@@ -191,10 +313,15 @@ impl Service {
                 self.read(false, || self.store.get(key).map(read)).await
             }
             Request::CachePut { client, key, value } => {
+                let seq = self.cache.begin_write(term, *client, key);
                 let op = Op::Put { key: key.clone(), value: value.clone() };
-                match self.write_key(op, key, Some(*client)).await {
+                let outcome = self.write_key(op, key, Some(*client)).await;
+                if let Some(ms) = std::env::var(TEST_PUT_PAUSE).ok().and_then(|v| v.parse().ok()) {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                let holders = self.cache.end_write(term, *client, key);
+                match outcome {
                     Outcome::Done(Ok(Response::Written { revision })) => {
-                        let (seq, holders) = self.cache.hold(term, *client, key);
                         let value = Some(crate::proto::Versioned { value: value.clone(), revision });
                         Outcome::Done(Ok(Response::Cached { term, seq, holders: holders as u32, value }))
                     }
@@ -203,12 +330,18 @@ impl Service {
             }
             Request::CachePoll { client, ack, wait_ms } => {
                 let wait = Duration::from_millis(*wait_ms as u64).min(POLL_WAIT);
-                let notices = self.cache.poll(term, *client, *ack, wait).await;
-                // The lease is only as good as this node's claim to lead right now.
+                // The lease is only as good as this node's claim to lead after the poll arrived:
+                // a heartbeat round a majority acknowledged since (see the module doc). It runs
+                // while the poll waits for notices, so it costs the client no time.
+                let received = Instant::now();
+                let (notices, confirmed) = tokio::join!(
+                    self.cache.poll(term, *client, *ack, received, wait),
+                    self.cache.confirmed_since(&self.raft, received)
+                );
                 let m = self.raft.metrics().borrow().clone();
-                let fresh = m.millis_since_quorum_ack.is_some_and(|ms| ms < FRESH_QUORUM_MS);
-                let alone = m.membership_config.membership().voter_ids().count() == 1;
-                if m.state != ServerState::Leader || m.current_term != term || !(fresh || alone) {
+                let lease = confirmed && m.state == ServerState::Leader && m.current_term == term;
+                self.cache.answered(term, *client, received, lease);
+                if !lease {
                     return Outcome::Done(Err(Error::no_quorum("not a leader a majority acknowledged just now")));
                 }
                 Outcome::Done(Ok(Response::CacheNotices { term, notices }))

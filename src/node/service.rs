@@ -191,34 +191,10 @@ impl Service {
                 Outcome::Done(Ok(Response::Faults(f.clone())))
             }
             Request::GetFaults => Outcome::Done(Ok(Response::Faults(self.peers.faults.get()))),
-            // Scans of every key run off the runtime thread, which must keep answering heartbeats.
-            Request::Merkle => {
-                let store = self.store.clone();
-                let r = tokio::task::spawn_blocking(move || store.merkle_leaves()).await;
-                let r = r.map_err(|e| Error::internal(e.to_string())).and_then(|r| r);
-                Outcome::Done(r.map(|(leaves, keys)| Response::Merkle { leaves, keys }))
+            Request::Merkle | Request::LeafKeys { .. } | Request::Corrupt { .. } | Request::Repair { .. } => {
+                self.anti_entropy(req).await
             }
             Request::Metrics => Outcome::Done(Ok(Response::Metrics(self.metrics.snapshot(&self.replication_lag())))),
-            Request::LeafKeys { leaves } => {
-                let (store, leaves) = (self.store.clone(), leaves.clone());
-                let r = tokio::task::spawn_blocking(move || store.leaf_keys(&leaves)).await;
-                Outcome::Done(r.map_err(|e| Error::internal(e.to_string())).and_then(|r| r.map(Response::Scan)))
-            }
-            Request::Corrupt { key } => {
-                let r = self.store.corrupt(key);
-                if r.is_ok() {
-                    self.events.push("damage", format!("stored copy of {key} damaged behind Raft's back"));
-                }
-                Outcome::Done(r.map(|value| Response::Damaged { value }))
-            }
-            Request::Repair { set, remove } => {
-                let r = self.store.overwrite(set, remove);
-                if r.is_ok() {
-                    let n = set.len() + remove.len();
-                    self.events.push("repaired", format!("{n} keys repaired from the majority's copy"));
-                }
-                Outcome::Done(r.map(|_| Response::Repaired))
-            }
             Request::Events { after, wait_ms } => {
                 let events = self.events.after(*after, Duration::from_millis(*wait_ms as u64)).await;
                 Outcome::Done(Ok(Response::Events { boot_ms: self.events.boot_ms, events }))

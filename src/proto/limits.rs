@@ -87,7 +87,7 @@ fn request_fields(req: &Request) -> Fields<'_> {
         Request::LockAcquire { name, owner, .. } | Request::LockRelease { name, owner } => (vec![name, owner], vec![]),
         Request::QueuePush { queue, item } => (vec![queue], vec![item]),
         Request::QueuePop { queue, .. } | Request::QueueAck { queue, .. } => (vec![queue], vec![]),
-        Request::Repair { set, remove } => (
+        Request::Repair { set, remove, .. } => (
             set.iter().map(|kv| kv.key.as_str()).chain(remove.iter().map(String::as_str)).collect(),
             set.iter().map(|kv| kv.value.as_str()).collect(),
         ),

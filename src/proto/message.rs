@@ -59,7 +59,7 @@ pub enum Request {
     GetFaults,
     /// This node's Merkle leaves over its own stored keys.
     Merkle,
-    /// This node's keys in these Merkle leaves.
+    /// This node's keys in these Merkle leaves, and the revision its state was read at.
     LeafKeys {
         leaves: Vec<u32>,
     },
@@ -67,10 +67,13 @@ pub enum Request {
     Corrupt {
         key: String,
     },
-    /// Overwrites this node's stored copy of keys from the majority's, bypassing Raft (admin).
+    /// Restores this node's stored copy of keys from the majority's, bypassing Raft (admin):
+    /// `set` and `remove` are the source's state of those keys at its store `revision`. The
+    /// node changes a key only where that state is provably what it should hold now.
     Repair {
         set: Vec<KeyValue>,
         remove: Vec<String>,
+        revision: u64,
     },
     Metrics,
     /// Events this node recorded after `after` (its own sequence numbers); waits up to
@@ -309,7 +312,20 @@ pub enum Response {
     Damaged {
         value: String,
     },
-    Repaired,
+    /// The keys of some Merkle leaves, read at this store revision (the number of key writes
+    /// applied), which says exactly how far the copy is.
+    LeafKeys {
+        revision: u64,
+        keys: Vec<KeyValue>,
+    },
+    /// `fixed`: keys restored from the source; `kept`: keys left alone because this node's copy
+    /// carries a later revision; `unsure`: keys left alone because the node was not at a point
+    /// where the source's copy is provably current (repair again once it is).
+    Repaired {
+        fixed: u32,
+        kept: u32,
+        unsure: u32,
+    },
     Metrics(NodeMetrics),
     /// `boot_ms` identifies the node's process run, so a watcher notices a restart.
     Events {

@@ -155,9 +155,10 @@ fn call(
         |e: crate::error::Error| Box::new(EvalAltResult::ErrorRuntime(e.to_string().into(), rhai::Position::NONE));
     let out =
         spec.parse(words).and_then(|a| handle.block_on(interruptible((spec.run)(ctx, &a), stop))).map_err(fail)?;
-    // A run whose results break a threshold fails the script as any failed command does.
-    if let Some(e) = out.failure {
-        return Err(fail(e));
+    // A run whose results break a threshold fails the script as any failed command does; a
+    // "no" to a question (`verify`) is data the script checks itself.
+    if let Some(e) = out.failure.as_ref().filter(|_| !out.verdict) {
+        return Err(fail(e.clone()));
     }
     Ok(to_dynamic(&out.rhai_value()))
 }

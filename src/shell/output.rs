@@ -16,11 +16,22 @@ pub struct Output {
     /// The command ran and has results to show, yet failed (a `load` threshold broke): the
     /// results are still printed, then this error, and the exit status is non-zero.
     pub failure: Option<Error>,
+    /// The failure is the answer to the question the command asks (`verify`: the copies
+    /// differ): the exit status and JSON say so as for any failure, but a script gets the data
+    /// and judges it itself, since asking is not failing.
+    pub verdict: bool,
 }
 
 impl Output {
     pub fn new(cmd: &str) -> Self {
-        Output { cmd: cmd.to_string(), fields: Map::new(), text: String::new(), value: None, failure: None }
+        Output {
+            cmd: cmd.to_string(),
+            fields: Map::new(),
+            text: String::new(),
+            value: None,
+            failure: None,
+            verdict: false,
+        }
     }
 
     pub fn field(mut self, name: &str, v: impl Into<Value>) -> Self {
@@ -40,6 +51,13 @@ impl Output {
 
     pub fn fail(mut self, e: Error) -> Self {
         self.failure = Some(e);
+        self
+    }
+
+    /// As `fail`, for a result whose answer is "no" (see `verdict`).
+    pub fn answer_no(mut self, e: Error) -> Self {
+        self.failure = Some(e);
+        self.verdict = true;
         self
     }
 

@@ -1,17 +1,17 @@
-//! Damaged disks and anti-entropy: corrupt, verify, repair. `verify` compares every node's
-//! Merkle tree against the majority's; `repair` copies the majority's version of the differing
-//! ranges onto the damaged node.
+//! Damaged disks and anti-entropy at the prompt: corrupt, verify, repair. The coordinator (survey,
+//! vote, diff, plan) is `client::entropy`; this file parses arguments and renders. `verify`
+//! and a `repair` that leaves copies different answer "no": exit status 1, `ok: false` in
+//! JSON with the data still there, and the data (not an error) in a script.
 
+use crate::client::entropy::{self, differ_error, Survey};
 use crate::client::Target;
-use crate::error::{Error, Result};
-use crate::proto::merkle::{differing, hex, range_name, root, Hash};
-use crate::proto::{node_name, parse_node, KeyValue, NodeId, Request, Response};
+use crate::error::Result;
+use crate::proto::merkle::{hex, range_name, root};
+use crate::proto::{node_name, parse_node, Request, Response};
 use crate::shell::output::{table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
 
 pub fn specs() -> Vec<Spec> {
     vec![
@@ -28,14 +28,14 @@ pub fn specs() -> Vec<Spec> {
         Spec {
             name: "verify",
             params: &[],
-            summary: "Merkle roots of every node's keys, and the ranges that differ",
+            summary: "Merkle roots of every node's keys, and the ranges that differ (exit status 1 if any)",
             example: "verify",
             run: |ctx, _| Box::pin(verify(ctx)),
         },
         Spec {
             name: "repair",
             params: &[],
-            summary: "heal damaged nodes from the majority's copy (anti-entropy)",
+            summary: "heal damaged nodes from the majority's copy, never undoing a newer write (anti-entropy)",
             example: "repair",
             run: |ctx, _| Box::pin(repair(ctx)),
         },
@@ -54,100 +54,11 @@ async fn corrupt(ctx: &Ctx, a: &Args) -> Result<Output> {
         .text(format!("{}'s copy of {key} is now {value:?} (Raft knows nothing)", node_name(node))))
 }
 
-/// One node's view, and where it departs from the majority.
-struct NodeView {
-    id: NodeId,
-    tree: Option<(Vec<Hash>, u64)>,
-    /// Differing leaves and, per leaf, the keys that differ.
-    differing: Vec<(usize, Vec<String>)>,
-    /// This node's and the majority's keys in the differing leaves, kept for `repair`.
-    mine: BTreeMap<String, KeyValue>,
-    theirs: BTreeMap<String, KeyValue>,
-}
-
-async fn leaf_keys(ctx: &Ctx, node: NodeId, leaves: &[usize]) -> Result<BTreeMap<String, KeyValue>> {
-    let leaves = leaves.iter().map(|l| *l as u32).collect();
-    match ctx.client.call(Target::Node(node), Request::LeafKeys { leaves }).await?.value {
-        Response::Scan(kvs) => Ok(kvs.into_iter().map(|kv| (kv.key.clone(), kv)).collect()),
-        other => Err(super::keys::unexpected(other)),
-    }
-}
-
-/// Waits (briefly) until every node that answers has applied what the leader had committed
-/// when we started, so trees are compared at the same point of the log, not mid-replication.
-async fn settle(ctx: &Ctx) {
-    let until = Instant::now() + Duration::from_secs(3);
-    let mut target = None;
-    while Instant::now() < until {
-        let all = ctx.client.status_all(Duration::from_millis(500)).await;
-        let up: Vec<_> = all.iter().filter_map(|(_, r)| r.as_ref().ok()).collect();
-        if target.is_none() {
-            target = up.iter().filter(|s| s.role == "leader").max_by_key(|s| s.term).map(|l| l.commit_index);
-        }
-        match target {
-            Some(t) if up.iter().all(|s| s.applied_index >= t) => return,
-            None => return,
-            _ => tokio::time::sleep(Duration::from_millis(20)).await,
-        }
-    }
-}
-
-/// Every node's tree and, for nodes that depart from the majority's, what differs.
-async fn survey(ctx: &Ctx) -> Result<Vec<NodeView>> {
-    settle(ctx).await;
-    let mut nodes = Vec::new();
-    for id in ctx.client.node_ids() {
-        let tree = match ctx.client.call(Target::Node(id), Request::Merkle).await {
-            Ok(r) => match r.value {
-                Response::Merkle { leaves, keys } => Some((leaves, keys)),
-                other => return Err(super::keys::unexpected(other)),
-            },
-            Err(_) => None,
-        };
-        nodes.push(NodeView { id, tree, differing: vec![], mine: BTreeMap::new(), theirs: BTreeMap::new() });
-    }
-    let mut votes: BTreeMap<Hash, Vec<NodeId>> = BTreeMap::new();
-    for n in &nodes {
-        if let Some((leaves, _)) = &n.tree {
-            votes.entry(root(leaves)).or_default().push(n.id);
-        }
-    }
-    let majority = votes.values().find(|ids| ids.len() * 2 > nodes.len()).and_then(|ids| ids.first().copied());
-    let Some(reference) = majority else {
-        return if votes.len() <= 1 {
-            Ok(nodes)
-        } else {
-            Err(Error::no_quorum("no majority of nodes agrees on one Merkle root; nothing to repair from"))
-        };
-    };
-    let ref_leaves =
-        nodes.iter().find(|n| n.id == reference).and_then(|n| n.tree.clone()).map(|t| t.0).unwrap_or_default();
-    for n in &mut nodes {
-        let Some((leaves, _)) = &n.tree else { continue };
-        let diff = differing(leaves, &ref_leaves);
-        if diff.is_empty() {
-            continue;
-        }
-        n.mine = leaf_keys(ctx, n.id, &diff).await?;
-        n.theirs = leaf_keys(ctx, reference, &diff).await?;
-        for leaf in diff {
-            let all: BTreeSet<&String> = n.mine.keys().chain(n.theirs.keys()).collect();
-            let keys = all
-                .into_iter()
-                .filter(|k| crate::proto::merkle::leaf_of(k) == leaf && n.mine.get(*k) != n.theirs.get(*k))
-                .cloned()
-                .collect();
-            n.differing.push((leaf, keys));
-        }
-    }
-    Ok(nodes)
-}
-
-fn report(cmd: &str, ctx: &Ctx, views: &[NodeView]) -> Output {
-    let equal = views.iter().all(|n| n.tree.is_some() && n.differing.is_empty());
+fn report(cmd: &str, ctx: &Ctx, survey: &Survey) -> Output {
+    let equal = survey.equal();
     let mut rows = Vec::new();
     let mut nodes = Vec::new();
-    for n in views {
+    for n in &survey.nodes {
         let differing: Vec<Value> =
             n.differing.iter().map(|(leaf, keys)| json!({"range": range_name(*leaf), "keys": keys})).collect();
         let shown = n
@@ -173,39 +84,51 @@ fn report(cmd: &str, ctx: &Ctx, views: &[NodeView]) -> Output {
             }
         }
     }
-    let verdict = if equal { "all roots equal" } else { "DIFFERENT: see the differing ranges" };
+    let unsettled: Vec<String> = survey.unsettled.iter().map(|l| range_name(*l)).collect();
+    let mut verdict = if equal { "all roots equal".to_string() } else { "DIFFERENT: see the differing ranges".into() };
+    if !unsettled.is_empty() {
+        verdict += &format!(
+            "\nno majority agrees in range {} (writes in flight, or more than one copy damaged)",
+            unsettled.join(", ")
+        );
+    }
     Output::new(cmd)
         .field("equal", equal)
         .field("nodes", Value::Array(nodes))
+        .field("unsettled", json!(unsettled))
         .text(format!("{}\n{verdict}", table(ctx.style, &["node", "keys", "root", "differing"], rows)))
 }
 
 async fn verify(ctx: &Ctx) -> Result<Output> {
-    let views = survey(ctx).await?;
-    // The damaged node's own record says what was found, for `events` watchers.
-    for n in views.iter().filter(|n| !n.differing.is_empty()) {
-        let ranges: Vec<String> = n.differing.iter().map(|(leaf, _)| range_name(*leaf)).collect();
-        let text = format!("verify: differs from the majority in range {}", ranges.join(", "));
-        let _ = ctx.client.call(Target::Node(n.id), Request::Record { kind: "divergence".into(), text }).await;
-    }
-    Ok(report("verify", ctx, &views))
+    let survey = entropy::verify(&ctx.client).await?;
+    let out = report("verify", ctx, &survey);
+    Ok(if survey.equal() { out } else { out.answer_no(differ_error("copies differ", &survey)) })
 }
 
 async fn repair(ctx: &Ctx) -> Result<Output> {
-    let before = survey(ctx).await?;
-    let mut repaired = Vec::new();
-    for n in before.iter().filter(|n| !n.differing.is_empty()) {
-        let (good, bad) = (&n.theirs, &n.mine);
-        let set: Vec<KeyValue> = good.values().filter(|kv| bad.get(&kv.key) != Some(*kv)).cloned().collect();
-        let remove: Vec<String> = bad.keys().filter(|k| !good.contains_key(*k)).cloned().collect();
-        ctx.client.call(Target::Node(n.id), Request::Repair { set, remove }).await?;
-        repaired.push(node_name(n.id));
-    }
-    let after = survey(ctx).await?;
-    let mut out = report("repair", ctx, &after);
+    let run = entropy::repair(&ctx.client).await?;
+    let mut out = report("repair", ctx, &run.after);
+    let repaired: Vec<String> = run.repairs.iter().filter(|r| r.fixed > 0).map(|r| node_name(r.id)).collect();
+    let details: Vec<Value> = run
+        .repairs
+        .iter()
+        .map(|r| json!({"node": node_name(r.id), "fixed": r.fixed, "kept": r.kept, "unsure": r.unsure}))
+        .collect();
     out.fields.insert("repaired".into(), json!(repaired));
+    out.fields.insert("repairs".into(), Value::Array(details));
+    let mut lines = Vec::new();
     if !repaired.is_empty() {
-        out.text = format!("repaired {} from the majority's copy\n{}", repaired.join(", "), out.text);
+        lines.push(format!("repaired {} from the majority's copy", repaired.join(", ")));
     }
-    Ok(out)
+    for r in run.repairs.iter().filter(|r| r.kept + r.unsure > 0) {
+        lines.push(format!(
+            "{}: {} keys newer than the majority's view kept, {} not comparable yet (writes in flight): repair again later",
+            node_name(r.id),
+            r.kept,
+            r.unsure
+        ));
+    }
+    lines.push(std::mem::take(&mut out.text));
+    out.text = lines.join("\n");
+    Ok(if run.after.equal() { out } else { out.answer_no(differ_error("copies still differ", &run.after)) })
 }
