@@ -180,7 +180,7 @@ fn faults_corrupt_repair_and_join_need_an_admin_certificate() {
             Request::SetFaults(Faults::default()),
             Request::Join { id: 7, addr: "127.0.0.1:1".into() },
             Request::Record { kind: "divergence".into(), text: "forged".into() },
-            Request::Repair { set: vec![], remove: vec!["k".into()] },
+            Request::Repair { set: vec![], remove: vec!["k".into()], revision: 0 },
         ] {
             let e = alice.call(Target::Node(1), req.clone()).await.unwrap_err();
             assert_eq!(e.kind, ErrorKind::Denied, "{req:?}: {e}");
