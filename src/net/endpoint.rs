@@ -190,12 +190,10 @@ impl Peer {
     }
 
     /// Forgets the connection, so the next call dials afresh.
+    /// A handshake under way is left to finish: it is not the connection that stopped answering,
+    /// and aborting it is what kept a slow machine from ever connecting.
     pub async fn reset(&self) {
-        let mut guard = self.conn.lock().await;
-        if let Some(dial) = guard.dial.take() {
-            dial.abort();
-        }
-        if let Some(c) = guard.conn.take() {
+        if let Some(c) = self.conn.lock().await.conn.take() {
             c.close(0u32.into(), b"reset");
         }
     }
