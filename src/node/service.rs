@@ -233,7 +233,7 @@ impl Service {
             let term = self.raft.metrics().borrow().current_term;
             self.cache.invalidate(term, key, writer).await;
         }
-        if let Some(hold) = test_hold_reply(key) {
+        if let Some(hold) = test_hold_reply(key, id) {
             tokio::time::sleep(hold).await;
         }
         outcome
@@ -359,16 +359,21 @@ fn overdue(deadline: Instant) -> Result<()> {
 }
 
 /// For tests only: `DSH_TEST_HOLD_REPLY_MS=MS` with `DSH_TEST_HOLD_REPLY_KEYS=PREFIX` holds the
-/// reply to every write of a key under PREFIX for MS after the write was applied, so a test can
-/// pause the node while its client waits for a write that has in fact taken effect. Read once;
-/// unset (the normal case), nothing is held.
-fn test_hold_reply(key: &str) -> Option<Duration> {
-    static HOLD: std::sync::OnceLock<Option<(Duration, String)>> = std::sync::OnceLock::new();
-    let hold = HOLD.get_or_init(|| {
-        let ms = std::env::var("DSH_TEST_HOLD_REPLY_MS").ok()?.parse().ok()?;
-        Some((Duration::from_millis(ms), std::env::var("DSH_TEST_HOLD_REPLY_KEYS").ok()?))
-    });
-    hold.as_ref().filter(|(_, prefix)| key.starts_with(prefix.as_str())).map(|(d, _)| *d)
+/// reply to a write of a key under PREFIX for MS after the write was applied, so a test can
+/// pause the node while its client waits for a write that has in fact taken effect. A node holds
+/// each request id once: its retries are answered at once, so they cannot pile up holds. Read
+/// once; unset (the normal case), nothing is held.
+fn test_hold_reply(key: &str, id: Option<RequestId>) -> Option<Duration> {
+    type Hold = (Duration, String, std::sync::Mutex<std::collections::HashSet<RequestId>>);
+    static HOLD: std::sync::OnceLock<Option<Hold>> = std::sync::OnceLock::new();
+    let (hold, prefix, held) = HOLD
+        .get_or_init(|| {
+            let ms = std::env::var("DSH_TEST_HOLD_REPLY_MS").ok()?.parse().ok()?;
+            Some((Duration::from_millis(ms), std::env::var("DSH_TEST_HOLD_REPLY_KEYS").ok()?, Default::default()))
+        })
+        .as_ref()?;
+    let first = id.is_none_or(|id| held.lock().unwrap().insert(id));
+    (key.starts_with(prefix.as_str()) && first).then_some(*hold)
 }
 
 /// Requests that only a leader backed by a majority can answer.
