@@ -346,3 +346,24 @@ impl Drop for Held {
         LARGE_FRAMES_HELD.fetch_sub(self.0, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_frames_share_one_budget_and_give_it_back() {
+        let mut a = Held(0);
+        a.grow_to(SMALL_FRAME).unwrap();
+        assert_eq!(a.0, 0, "small frames are not counted");
+        a.grow_to(LARGE_FRAMES_BUDGET / 2).unwrap();
+        a.grow_to(LARGE_FRAMES_BUDGET - (1 << 20)).unwrap();
+        let mut b = Held(0);
+        let e = b.grow_to(4 << 20).unwrap_err();
+        assert_eq!(e.kind, crate::error::ErrorKind::Busy, "{e}");
+        drop(a);
+        b.grow_to(4 << 20).unwrap();
+        drop(b);
+        assert_eq!(LARGE_FRAMES_HELD.load(Ordering::Relaxed), 0);
+    }
+}

@@ -337,3 +337,33 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         Backoff::new(std::iter::repeat(Duration::from_millis(100)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::{LogCommand, Op};
+
+    fn entry(index: u64, value: usize) -> Entry {
+        let ops = vec![Op::Put { key: "k".into(), value: "v".repeat(value) }];
+        Entry {
+            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
+            payload: EntryPayload::Normal(LogCommand { at_ms: 0, ops }),
+        }
+    }
+
+    #[test]
+    fn appends_are_cut_by_bytes_but_always_carry_one_entry() {
+        let large: Vec<Entry> = (1..=64).map(|i| entry(i, 900_000)).collect();
+        assert_eq!(fitting(&large), 1, "one 900 KB entry per AppendEntries");
+        let big = vec![entry(1, 3 << 20), entry(2, 10)];
+        assert_eq!(fitting(&big), 1, "an entry over the budget still goes, alone");
+        let small: Vec<Entry> = (1..=64).map(|i| entry(i, 100)).collect();
+        assert_eq!(fitting(&small), 64);
+        let mixed: Vec<Entry> = (1..=10).map(|i| entry(i, 300_000)).collect();
+        assert_eq!(fitting(&mixed), 3);
+        for e in &mixed {
+            let encoded = crate::proto::encode(e).unwrap().len();
+            assert!(entry_bytes(e) >= encoded, "the estimate never undercounts");
+        }
+    }
+}

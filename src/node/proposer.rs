@@ -94,27 +94,34 @@ async fn collect(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
         let Ok(permit) = slots.clone().acquire_owned().await else {
             return;
         };
-        let mut bytes = first.bytes;
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(p) if bytes + p.bytes > MAX_BATCH_BYTES => {
-                    carried = Some(p);
-                    break;
-                }
-                Ok(p) => {
-                    bytes += p.bytes;
-                    batch.push(p);
-                }
-                Err(_) => break,
-            }
-        }
+        let batch = fill(first, &mut rx, &mut carried);
         let raft = raft.clone();
         tokio::spawn(async move {
             propose(&raft, batch).await;
             drop(permit);
         });
     }
+}
+
+/// `first` and what is queued after it, up to the count and byte limits of one entry; the first
+/// operation that does not fit is `carried` over to start the next.
+fn fill(first: Pending, rx: &mut mpsc::Receiver<Pending>, carried: &mut Option<Pending>) -> Vec<Pending> {
+    let mut bytes = first.bytes;
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(p) if bytes + p.bytes > MAX_BATCH_BYTES => {
+                *carried = Some(p);
+                break;
+            }
+            Ok(p) => {
+                bytes += p.bytes;
+                batch.push(p);
+            }
+            Err(_) => break,
+        }
+    }
+    batch
 }
 
 async fn propose(raft: &Raft, batch: Vec<Pending>) {
@@ -138,5 +145,57 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
                 let _ = w.send(Proposed::Applied(Err(Error::internal(e.to_string()))));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(max_value: usize) -> (Proposer, mpsc::Receiver<Pending>) {
+        let (tx, rx) = mpsc::channel(QUEUE_OPS);
+        (Proposer { tx, queue_bytes: Arc::new(Semaphore::new(QUEUE_BYTES)), max_value }, rx)
+    }
+
+    fn put(size: usize) -> Op {
+        Op::Put { key: "k".into(), value: "v".repeat(size) }
+    }
+
+    /// What `propose` queues for `op`.
+    fn pending(op: Op) -> Pending {
+        let bytes = limits::op_bytes(&op);
+        let queued = Arc::new(Semaphore::new(bytes)).try_acquire_many_owned(bytes as u32).unwrap();
+        Pending { op, bytes, reply: oneshot::channel().0, _queued: queued }
+    }
+
+    #[test]
+    fn entries_are_cut_by_bytes_and_count() {
+        let (p, mut rx) = queue(limits::DEFAULT_MAX_VALUE);
+        let ops = (0..5).map(|_| put(400_000)).chain((0..600).map(|_| put(10)));
+        for op in ops {
+            assert!(p.tx.try_send(pending(op)).is_ok());
+        }
+        let mut carried = None;
+        let mut sizes = Vec::new();
+        while let Some(first) = carried.take().or_else(|| rx.try_recv().ok()) {
+            let batch = fill(first, &mut rx, &mut carried);
+            assert!(batch.iter().map(|p| p.bytes).sum::<usize>() <= MAX_BATCH_BYTES);
+            sizes.push(batch.len());
+        }
+        assert_eq!(sizes.iter().sum::<usize>(), 605, "nothing lost: {sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= MAX_BATCH), "{sizes:?}");
+        assert_eq!(sizes[..2], [2, 2], "two 400 KB writes per entry: {sizes:?}");
+    }
+
+    #[tokio::test]
+    async fn an_over_cap_value_is_denied_and_a_full_queue_answers_busy() {
+        let (p, _rx) = queue(1000);
+        let Proposed::Applied(Err(e)) = p.propose(put(1001)).await else { panic!("accepted") };
+        assert_eq!(e.kind, ErrorKind::Denied);
+        assert!(e.message.contains("1000-byte cap"), "{e}");
+
+        while p.tx.try_send(pending(put(1))).is_ok() {}
+        let Proposed::Applied(Err(e)) = p.propose(put(1)).await else { panic!("queued past the bound") };
+        assert_eq!(e.kind, ErrorKind::Busy, "{e}");
     }
 }
