@@ -74,7 +74,9 @@ async fn race(c: &TestCluster, hits: usize) -> Raced {
     use std::time::{Duration, Instant};
 
     let acks: Arc<Mutex<Vec<(Instant, u64)>>> = Arc::default();
-    let reads: Arc<Mutex<Vec<(Instant, u64, &'static str)>>> = Arc::default();
+    /// A read served from a cache: when it began, the revision it returned, which shell.
+    type Hits = Arc<Mutex<Vec<(Instant, u64, &'static str)>>>;
+    let reads: Hits = Arc::default();
     let errors = Arc::new(AtomicUsize::new(0));
     let cap = Instant::now() + Duration::from_secs(60);
     let going = {
@@ -104,9 +106,9 @@ async fn race(c: &TestCluster, hits: usize) -> Raced {
         let (cache, acks, reads) = (Cache::new(Arc::new(c.client())), acks.clone(), reads.clone());
         let (errors, going) = (errors.clone(), going.clone());
         shells.push(tokio::spawn(async move {
-            let mut i = 0;
+            let mut i = 0u64;
             while going() {
-                if writes && i % 8 == 0 {
+                if writes && i.is_multiple_of(8) {
                     match cache.put("k", &format!("{name}{i}")).await {
                         Ok((v, _)) => acks.lock().unwrap().push((Instant::now(), v.revision)),
                         Err(_) => drop(errors.fetch_add(1, Ordering::Relaxed)),

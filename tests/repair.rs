@@ -35,7 +35,7 @@ fn in_few_leaves(name: &str) -> String {
 async fn writer(client: Arc<Client>, w: usize, ledger: Ledger, stop: Arc<AtomicBool>) {
     let mut i = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        let key = if i % 2 == 0 {
+        let key = if i.is_multiple_of(2) {
             in_few_leaves(&format!("fresh:{w}:{i}"))
         } else {
             in_few_leaves(&format!("hot:{}", i % 6))

@@ -50,14 +50,15 @@ struct ClientState {
     /// When the last poll answered with a lease arrived: the client's lease ends 40 ms after
     /// it sent that poll, so no later than 40 ms after this.
     granted: Option<Instant>,
-    /// When the poll being answered now arrived: it may grant a lease, so writes wait on it too
-    /// until it is answered. A refused poll grants nothing and so holds no write up.
-    answering: Option<Instant>,
+    /// When the polls being answered now arrived (a retried poll may overlap the first): each
+    /// may grant a lease, so writes wait on them too until they are answered. A refused poll
+    /// grants nothing and so holds no write up.
+    answering: BTreeMap<Instant, u32>,
 }
 
 impl ClientState {
     fn lease_from(&self) -> Option<Instant> {
-        self.granted.max(self.answering)
+        self.granted.max(self.answering.keys().next_back().copied())
     }
 }
 
@@ -244,7 +245,7 @@ impl Directory {
         {
             let mut inner = self.inner.lock().unwrap();
             let c = inner.at_term(term).clients.entry(client).or_default();
-            c.answering = c.answering.max(Some(received));
+            *c.answering.entry(received).or_default() += 1;
             if ack > c.acked {
                 c.acked = ack;
                 c.pending.retain(|(s, _)| *s > ack);
@@ -290,8 +291,11 @@ impl Directory {
             if lease {
                 c.granted = c.granted.max(Some(received));
             }
-            if c.answering == Some(received) {
-                c.answering = None;
+            if let Some(n) = c.answering.get_mut(&received) {
+                *n -= 1;
+                if *n == 0 {
+                    c.answering.remove(&received);
+                }
             }
         }
         self.bump();
@@ -348,5 +352,82 @@ impl Service {
             }
             _ => Outcome::Done(Err(Error::internal("not a cache request"))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::FutureExt;
+
+    const A: u64 = 1;
+    const B: u64 = 2;
+
+    fn invalidations(notices: &[(u64, CacheNotice)]) -> Vec<u64> {
+        notices.iter().filter(|(_, n)| matches!(n, CacheNotice::Invalidate { .. })).map(|(s, _)| *s).collect()
+    }
+
+    async fn pending(d: &Directory, client: u64) -> Vec<(u64, CacheNotice)> {
+        d.poll(1, client, 0, Instant::now(), Duration::ZERO).await
+    }
+
+    #[tokio::test]
+    async fn a_write_landing_during_a_cache_put_invalidates_the_writer_and_keeps_it_a_holder() {
+        let d = Directory::default();
+        let seq = d.begin_write(1, A, "k");
+        // Another client's write of k lands before A's own: A's copy-to-be is older.
+        d.invalidate(1, "k", None).await;
+        d.invalidate(1, "k", Some(A)).await;
+        assert_eq!(d.end_write(1, A, "k"), 1, "A still holds k");
+        let first = invalidations(&pending(&d, A).await);
+        assert_eq!(first.len(), 1);
+        assert!(first[0] > seq, "the invalidation comes after the put's sequence number, so the copy is stale");
+        // And a write after the put reaches A too.
+        d.invalidate(1, "k", None).await;
+        assert_eq!(invalidations(&pending(&d, A).await).len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_writer_is_not_told_about_its_own_write_but_other_holders_are() {
+        let d = Directory::default();
+        d.hold(1, B, "k");
+        d.begin_write(1, A, "k");
+        d.invalidate(1, "k", Some(A)).await;
+        assert_eq!(d.end_write(1, A, "k"), 1, "B was forgotten, A kept");
+        assert!(invalidations(&pending(&d, A).await).is_empty());
+        assert_eq!(invalidations(&pending(&d, B).await).len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_write_waits_out_a_granted_lease_but_not_a_refused_one() {
+        let d = Directory::default();
+        d.hold(1, B, "k");
+        // B's poll was refused a lease: nothing to wait for.
+        let at = Instant::now();
+        d.poll(1, B, 0, at, Duration::ZERO).await;
+        d.answered(1, B, at, false);
+        assert!(d.invalidate(1, "k", None).now_or_never().is_some(), "a refused poll holds no write up");
+        // B's poll is granted a lease (dated far ahead, so it cannot lapse during the test).
+        d.hold(1, B, "k");
+        let later = Instant::now() + Duration::from_secs(60);
+        d.answered(1, B, later, true);
+        assert!(d.invalidate(1, "k", None).now_or_never().is_none(), "the write waits for B");
+        // A poll still being answered may grant one: it holds writes up as well.
+        let d = Directory::default();
+        d.hold(1, B, "k");
+        let mut answering = Box::pin(d.poll(1, B, 0, later, Duration::ZERO));
+        assert!(answering.as_mut().now_or_never().is_none(), "the poll waits for notices");
+        assert!(d.invalidate(1, "k", None).now_or_never().is_none());
+    }
+
+    #[tokio::test]
+    async fn a_request_from_an_earlier_term_does_not_wipe_the_directory() {
+        let d = Directory::default();
+        d.hold(5, B, "k");
+        d.begin_write(4, A, "k");
+        d.invalidate(5, "k", None).await;
+        assert_eq!(invalidations(&pending(&d, B).await).len(), 1, "B's registration survived");
+        d.hold(6, B, "k");
+        assert!(pending(&d, B).await.is_empty(), "a new term starts afresh");
     }
 }
