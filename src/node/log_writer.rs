@@ -88,7 +88,7 @@ pub(super) struct Writer {
 /// and every node announces on stderr the entries it holds that way, so an end-to-end test can
 /// SIGKILL the cluster deterministically after the hint and before the leader's fsync
 /// (`tests/safety.rs`). Nothing outside tests sets it.
-pub(super) const HOLD_LEADER_FSYNC: &str = "DSH_TEST_HOLD_LEADER_FSYNC_MS";
+const HOLD_LEADER_FSYNC: &str = "DSH_TEST_HOLD_LEADER_FSYNC_MS";
 
 fn hold_from_env() -> Option<Duration> {
     std::env::var(HOLD_LEADER_FSYNC).ok()?.parse().ok().map(Duration::from_millis)
@@ -238,7 +238,7 @@ impl Writer {
 
     fn append(&mut self, tx: &mut Option<WriteTransaction>, entries: Vec<Encoded>) -> Result<(), redb::Error> {
         for (id, bytes) in entries {
-            if self.ahead.get(&id.index) == Some(&(id, digest(&bytes))) {
+            if self.ahead.get(&id.index).is_some_and(|held| *held == (id, digest(&bytes))) {
                 // These very bytes are on disk already.
                 self.ahead.remove(&id.index);
                 continue;
