@@ -219,8 +219,8 @@ fn twenty_rounds_of_killing_every_node_under_load_lose_no_acknowledged_write() {
     let acked = Arc::new(Mutex::new(Acked::new()));
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    // Closed while the nodes are down, so writers do not storm them with handshakes as they
-    // start; every kill still lands with all writers in flight.
+    // Closed from just before the kill until the old leader is back, so the writers do not
+    // storm dead addresses with handshakes; every kill still lands with all writers in flight.
     let (gate, open) = tokio::sync::watch::channel(true);
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
