@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::runtime::Runtime;
 
 const HOLD: &str = "DSH_TEST_HOLD_LEADER_FSYNC_MS";
 
@@ -53,14 +54,29 @@ fn wait_until_held_ahead(c: &TestCluster, offsets: &[usize]) -> u64 {
     }
 }
 
-/// SIGKILLs every node, then starts `first` before the others, so a node that came back
-/// leading its old term would be leading before anyone else could campaign.
-fn kill_all_restart_first(c: &mut TestCluster, first: u64) {
-    for id in 1..=3 {
+/// SIGKILLs every node, the old leader first, and starts the old leader alone; returns its
+/// status once it answers. Had it resumed leading its old term (openraft restores a leader whose
+/// vote is committed for itself), it would number the next write at an index it lost, which the
+/// followers hold with other bytes under the same log id.
+fn crash_all_start_leader(c: &mut TestCluster, rt: &Runtime, client: &Client, leader: u64) -> NodeStatus {
+    c.kill(leader);
+    for id in (1..=3).filter(|&id| id != leader) {
         c.kill(id);
     }
-    c.restart(first);
-    for id in (1..=3).filter(|&id| id != first) {
+    c.restart(leader);
+    let up = |all: &[NodeStatus]| all.iter().any(|s| s.id == leader);
+    rt.block_on(wait_for(client, "the old leader to answer", Duration::from_secs(20), up)).remove(0)
+}
+
+/// Starts the followers again once a write is on its way to the old leader: first, if it came
+/// back leading, until it has appended that write where the followers hold other bytes.
+fn start_followers(c: &mut TestCluster, rt: &Runtime, client: &Client, back: &NodeStatus) {
+    if back.role == "leader" {
+        rt.block_on(wait_for(client, "a write appended", Duration::from_secs(20), |all| {
+            all.iter().any(|s| s.id == back.id && s.last_log_index > back.last_log_index)
+        }));
+    }
+    for id in (1..=3).filter(|&id| id != back.id) {
         c.restart(id);
     }
 }
@@ -141,31 +157,14 @@ fn a_leader_killed_between_its_hint_and_its_fsync_loses_no_acknowledged_write() 
     // Never acknowledged: it is in doubt, and the client gives up on it here.
     held.abort();
     c.env.clear();
-    // The old leader comes back alone first and is sent a write. Had it resumed leading its old
-    // term (as openraft does with a vote committed for itself), it would number that write at
-    // the index it lost, which both followers hold with other bytes under the same log id.
-    for id in 1..=3 {
-        c.kill(id);
-    }
-    c.restart(leader);
+    // The old leader comes back alone and is sent a write before the followers start.
     let client = Arc::new(rt.block_on(async { c.client() }));
-    let back = rt.block_on(async {
-        let up = |all: &[NodeStatus]| all.iter().any(|s| s.id == leader);
-        wait_for(&client, "the old leader to answer", Duration::from_secs(20), up).await.remove(0)
-    });
+    let back = crash_all_start_leader(&mut c, &rt, &client, leader);
     let first = rt.spawn({
         let client = client.clone();
         async move { client.call(Target::Leader, put("first", "after the crash")).await }
     });
-    if back.role == "leader" {
-        // Only a node leading again at once appends it before anyone else is up.
-        rt.block_on(wait_for(&client, "the write appended", Duration::from_secs(20), |all| {
-            all.iter().any(|s| s.id == leader && s.last_log_index > back.last_log_index)
-        }));
-    }
-    for id in (1..=3).filter(|&id| id != leader) {
-        c.restart(id);
-    }
+    start_followers(&mut c, &rt, &client, &back);
     if let Ok(Ok(r)) = rt.block_on(first) {
         let Response::Written { revision } = r.value else { panic!("put first: {:?}", r.value) };
         acked.insert("first".into(), (revision, "after the crash".into()));
@@ -220,8 +219,8 @@ fn twenty_rounds_of_killing_every_node_under_load_lose_no_acknowledged_write() {
     let acked = Arc::new(Mutex::new(Acked::new()));
     let count = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    // Closed while the nodes are down, so writers do not storm them with handshakes as they
-    // start; every kill still lands with all writers in flight.
+    // Closed from just before the kill until the old leader is back, so the writers do not
+    // storm dead addresses with handshakes; every kill still lands with all writers in flight.
     let (gate, open) = tokio::sync::watch::channel(true);
     let writers: Vec<_> = (0..WRITERS)
         .map(|w| {
@@ -263,9 +262,13 @@ fn twenty_rounds_of_killing_every_node_under_load_lose_no_acknowledged_write() {
             started.elapsed()
         );
         gate.send_replace(false);
-        kill_all_restart_first(&mut c, leader);
-        rt.block_on(all_up(&probe));
+        crash_all_start_leader(&mut c, &rt, &probe, leader);
+        // The writers find the old leader alone, the followers a moment later.
         gate.send_replace(true);
+        for id in (1..=3).filter(|&id| id != leader) {
+            c.restart(id);
+        }
+        rt.block_on(all_up(&probe));
     }
     stop.store(true, Ordering::Relaxed);
     drop(gate);
