@@ -21,6 +21,7 @@ mod snapshot;
 mod state_machine;
 mod systems;
 mod ticker;
+mod transfer;
 mod types;
 
 pub use network::PeerRequest;
