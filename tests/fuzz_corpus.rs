@@ -14,7 +14,10 @@ fn inputs(target: &str) -> Vec<(String, Vec<u8>)> {
     let dir = Path::new(CORPUS).join(target);
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
-    files.into_iter().map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&f).unwrap())).collect()
+    files
+        .into_iter()
+        .map(|f| (f.file_name().unwrap().to_string_lossy().into_owned(), std::fs::read(&f).unwrap()))
+        .collect()
 }
 
 /// Runs both decoders on one input: a panic fails the test naming the input, and every refusal
@@ -84,10 +87,23 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
         ("cas", Request::Cas { key: "k".into(), expected: Some("v".into()), new: "w".into() }),
         ("scan", Request::Scan { prefix: "k".into(), limit: 10, stale: true }),
         ("faults", Request::SetFaults(Faults { cut: vec![2], slow: vec![] })),
-        ("repair", Request::Repair { set: vec![KeyValue { key: "k".into(), value: "v".into(), revision: 3 }], remove: vec![] }),
+        (
+            "repair",
+            Request::Repair { set: vec![KeyValue { key: "k".into(), value: "v".into(), revision: 3 }], remove: vec![] },
+        ),
         ("process", Request::Process(ProcessAction::Crash)),
         ("chat", Request::ChatSend { id: 9, from: "ann".into(), text: "hi".into() }),
-        ("lock", Request::LockAcquire { name: "l".into(), owner: "o".into(), shared: false, ttl_ms: 1000, wait_ms: 0, queue: false }),
+        (
+            "lock",
+            Request::LockAcquire {
+                name: "l".into(),
+                owner: "o".into(),
+                shared: false,
+                ttl_ms: 1000,
+                wait_ms: 0,
+                queue: false,
+            },
+        ),
         ("queue", Request::QueuePush { queue: "q".into(), item: "i".into() }),
         ("leaves", Request::LeafKeys { leaves: vec![1, 200] }),
     ];
@@ -113,7 +129,8 @@ fn seeds() -> Vec<(&'static str, Vec<u8>)> {
 fn write_seed_corpus() {
     for (name, bytes) in seeds() {
         // A whole frame starts with its own length; a body does not.
-        let is_frame = bytes.len() >= 4 && u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize == bytes.len() - 4;
+        let is_frame =
+            bytes.len() >= 4 && u32::from_be_bytes(bytes[..4].try_into().unwrap()) as usize == bytes.len() - 4;
         let target = if is_frame { "frame" } else { "request" };
         std::fs::write(Path::new(CORPUS).join(target).join(name), bytes).unwrap();
     }

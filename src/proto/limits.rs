@@ -64,7 +64,9 @@ fn op_fields(op: &Op) -> Fields<'_> {
     match op {
         Op::Put { key, value } => (vec![key], vec![value]),
         Op::Del { key } => (vec![key], vec![]),
-        Op::Cas { key, expected, new } => (vec![key], expected.iter().map(String::as_str).chain([new.as_str()]).collect()),
+        Op::Cas { key, expected, new } => {
+            (vec![key], expected.iter().map(String::as_str).chain([new.as_str()]).collect())
+        }
         Op::ChatSend { from, text, .. } => (vec![from], vec![text]),
         Op::LockAcquire { name, owner, .. } | Op::LockRelease { name, owner } => (vec![name, owner], vec![]),
         Op::QueuePush { queue, item } => (vec![queue], vec![item]),
