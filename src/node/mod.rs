@@ -22,6 +22,7 @@ mod snapshot;
 mod state_machine;
 mod systems;
 mod ticker;
+mod transfer;
 mod types;
 
 pub use network::{PeerReply, PeerRequest};

@@ -2,26 +2,24 @@
 //! The same peer connection also carries requests a follower forwards to the leader, so a
 //! partition cuts forwarding exactly as it cuts replication.
 //!
-//! openraft cuts AppendEntries by entry count only; this side also cuts them by bytes, sending
-//! the prefix that fits and answering openraft with a partial success, so a follower far behind
-//! on large entries catches up in frames that fit. openraft also gives every AppendEntries one
-//! heartbeat interval; a large one that needs longer (a slow link or disk) goes on in the
-//! background and openraft's retries wait for it instead of starting it over (`Transfer`).
+//! AppendEntries are also cut by bytes, the prefix that fits sent and answered to openraft as a
+//! partial success, and large ones go as a `Transfer` (see `transfer.rs`).
 
 use super::ahead::Ahead;
 use super::events::Events;
 use super::metrics::Metrics;
-use super::types::{Entry, LogId, TypeConfig, Vote};
+use super::transfer::{self, Transfer};
+use super::types::TypeConfig;
 use crate::error::{Error, ErrorKind};
 use crate::net::{Endpoint, FaultFilter, Peer, Verdict, ALPN_RAFT};
-use crate::proto::{limits, Envelope, NodeId, Reply};
+use crate::proto::{Envelope, NodeId, Reply};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::{Backoff, RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
 };
-use openraft::{BasicNode, EntryPayload};
+use openraft::BasicNode;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -128,15 +126,6 @@ pub struct PeerLink {
     transfer: Option<Transfer>,
 }
 
-/// A large AppendEntries on its own task, so that openraft giving up on the call (after one
-/// heartbeat interval) does not cancel it; the retry that follows waits for it instead.
-struct Transfer {
-    vote: Vote,
-    prev: Option<LogId>,
-    last: Option<LogId>,
-    task: tokio::task::JoinHandle<crate::error::Result<PeerReply>>,
-}
-
 /// Holds a message back as the fault filter says; a dropped one never gets an answer, so the
 /// caller waits out its own timeout exactly as with a real lost packet.
 pub(super) async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Duration) -> crate::error::Result<()> {
@@ -151,35 +140,6 @@ pub(super) async fn apply_faults(faults: &FaultFilter, peer: NodeId, ttl: Durati
             Err(Error::timeout("dropped by a network fault"))
         }
     }
-}
-
-/// Bytes of entries in one AppendEntries at most (a single larger entry goes alone, and the
-/// value cap keeps that far under the frame cap).
-const MAX_APPEND_BYTES: usize = 1 << 20;
-/// An AppendEntries carrying more bytes than this runs as a `Transfer`.
-const TRANSFER_OVER: usize = 64 << 10;
-/// How long a `Transfer` may take before it is given up.
-const TRANSFER_TTL: Duration = Duration::from_secs(10);
-
-/// Roughly what an entry adds to an encoded AppendEntries (never much less).
-fn entry_bytes(e: &Entry) -> usize {
-    const LOG_ID: usize = 64;
-    LOG_ID
-        + match &e.payload {
-            EntryPayload::Blank => 0,
-            EntryPayload::Normal(cmd) => cmd.ops.iter().map(limits::op_bytes).sum(),
-            EntryPayload::Membership(m) => m.nodes().map(|(_, n)| 64 + n.addr.len()).sum(),
-        }
-}
-
-/// How many of `entries`, from the first, to send in one AppendEntries: at least one.
-fn fitting(entries: &[Entry]) -> usize {
-    let mut bytes = 0;
-    let n = entries.iter().take_while(|e| {
-        bytes += entry_bytes(e);
-        bytes <= MAX_APPEND_BYTES
-    });
-    n.count().max(1)
 }
 
 type RpcErr<E = openraft::error::Infallible> = RPCError<NodeId, BasicNode, RaftError<NodeId, E>>;
@@ -200,51 +160,25 @@ impl PeerLink {
         RPCError::RemoteError(RemoteError::new(self.target, e))
     }
 
-    /// Sends a large AppendEntries as a `Transfer`, or waits for the one already under way for
-    /// the same leader and starting point (which may end before `last`: a partial success).
-    async fn transfer(&mut self, rpc: AppendEntriesRequest<TypeConfig>) -> Result<PeerReply, RpcErr> {
+    /// Sends a large AppendEntries as a `Transfer`, or waits on the one under way that
+    /// answers it; `pace` is how long before a heartbeat answers instead.
+    async fn transfer(&mut self, rpc: AppendEntriesRequest<TypeConfig>, pace: Duration) -> Result<PeerReply, RpcErr> {
         let last = rpc.entries.last().map(|e| e.log_id);
-        let joins = |t: &Transfer| t.vote == rpc.vote && t.prev == rpc.prev_log_id && t.last <= last;
-        if !self.transfer.as_ref().is_some_and(joins) {
-            if let Some(old) = self.transfer.take() {
-                old.task.abort();
-            }
-            let (peer, faults, metrics, target) =
-                (self.peer.clone(), self.faults.clone(), self.metrics.clone(), self.target);
-            let (vote, prev) = (rpc.vote, rpc.prev_log_id);
-            let req = PeerRequest::Append(rpc);
-            let task = tokio::spawn(async move {
-                let started = Instant::now();
-                let call = async {
-                    apply_faults(&faults, target, TRANSFER_TTL).await?;
-                    peer.call::<_, PeerReply>(&req).await
-                };
-                let r = tokio::time::timeout(TRANSFER_TTL, call)
-                    .await
-                    .unwrap_or_else(|_| Err(Error::timeout("AppendEntries transfer timed out")));
-                metrics.replication(target, started.elapsed(), r.is_ok());
-                tracing::debug!(
-                    peer = target,
-                    ms = started.elapsed().as_millis() as u64,
-                    ok = r.is_ok(),
-                    "AppendEntries transfer"
-                );
-                r
-            });
-            self.transfer = Some(Transfer { vote, prev, last, task });
+        if !self.transfer.as_ref().is_some_and(|t| t.answers(&rpc)) {
+            let link = transfer::Link {
+                peer: self.peer.clone(),
+                faults: self.faults.clone(),
+                metrics: self.metrics.clone(),
+                target: self.target,
+            };
+            self.transfer = Some(Transfer::start(link, rpc));
         }
         let t = self.transfer.as_mut().expect("a transfer is under way");
-        // If openraft drops this call here, the task goes on and the next call finds it.
-        let done = (&mut t.task).await;
-        let sent = t.last;
-        self.transfer = None;
-        let reply = done.map_err(|e| Error::internal(format!("AppendEntries transfer: {e}")));
-        match classify(reply.and_then(|r| r))? {
-            PeerReply::Append(Ok(AppendEntriesResponse::Success)) if sent < last => {
-                Ok(PeerReply::Append(Ok(AppendEntriesResponse::PartialSuccess(sent))))
-            }
-            r => Ok(r),
+        let (reply, over) = t.reply(last, pace).await;
+        if over {
+            self.transfer = None;
         }
+        classify(reply)
     }
 }
 
@@ -283,14 +217,14 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         mut rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<NodeId>, RpcErr> {
-        let keep = fitting(&rpc.entries);
+        let keep = transfer::fitting(&rpc.entries);
         let cut = keep < rpc.entries.len();
         rpc.entries.truncate(keep);
         let last_sent = rpc.entries.last().map(|e| e.log_id);
-        let bytes: usize = rpc.entries.iter().map(entry_bytes).sum();
+        let bytes: usize = rpc.entries.iter().map(transfer::entry_bytes).sum();
         // Heartbeats (no entries) go on their own while a transfer is under way.
-        let sent = if !rpc.entries.is_empty() && (bytes > TRANSFER_OVER || self.transfer.is_some()) {
-            self.transfer(rpc).await
+        let sent = if !rpc.entries.is_empty() && (bytes > transfer::TRANSFER_OVER || self.transfer.is_some()) {
+            self.transfer(rpc, option.hard_ttl() / 5).await
         } else {
             let mut rtt = RoundTrip { metrics: &self.metrics, peer: self.target, started: Instant::now(), ok: false };
             let sent = self.send(PeerRequest::Append(rpc), &option).await;
@@ -335,35 +269,5 @@ impl RaftNetwork<TypeConfig> for PeerLink {
     fn backoff(&self) -> Backoff {
         // A restarted node should be caught up within a demo's attention span.
         Backoff::new(std::iter::repeat(Duration::from_millis(100)))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::proto::{LogCommand, Op};
-
-    fn entry(index: u64, value: usize) -> Entry {
-        let ops = vec![Op::Put { key: "k".into(), value: "v".repeat(value) }];
-        Entry {
-            log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(LogCommand { at_ms: 0, ops }),
-        }
-    }
-
-    #[test]
-    fn appends_are_cut_by_bytes_but_always_carry_one_entry() {
-        let large: Vec<Entry> = (1..=64).map(|i| entry(i, 900_000)).collect();
-        assert_eq!(fitting(&large), 1, "one 900 KB entry per AppendEntries");
-        let big = vec![entry(1, 3 << 20), entry(2, 10)];
-        assert_eq!(fitting(&big), 1, "an entry over the budget still goes, alone");
-        let small: Vec<Entry> = (1..=64).map(|i| entry(i, 100)).collect();
-        assert_eq!(fitting(&small), 64);
-        let mixed: Vec<Entry> = (1..=10).map(|i| entry(i, 300_000)).collect();
-        assert_eq!(fitting(&mixed), 3);
-        for e in &mixed {
-            let encoded = crate::proto::encode(e).unwrap().len();
-            assert!(entry_bytes(e) >= encoded, "the estimate never undercounts");
-        }
     }
 }
