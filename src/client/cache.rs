@@ -179,7 +179,7 @@ async fn poll(client: Arc<Client>, state: Arc<Mutex<State>>, id: u64) {
         let request = Request::CachePoll { client: id, ack, wait_ms: POLL_WAIT_MS };
         match client.call_within(Target::Leader, request, Duration::from_millis(500)).await {
             Ok(r) => {
-                let Response::CacheNotices { term, notices } = r.value else { continue };
+                let Response::CacheNotices { term, notices, lease } = r.value else { continue };
                 let mut st = state.lock().unwrap();
                 st.adopt_term(term);
                 for (seq, notice) in notices {
@@ -199,7 +199,9 @@ async fn poll(client: Arc<Client>, state: Arc<Mutex<State>>, id: u64) {
                     }
                     st.acked = st.acked.max(seq);
                 }
-                st.trusted_until = Some(sent + LEASE);
+                if lease {
+                    st.trusted_until = Some(sent + LEASE);
+                }
             }
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }

@@ -11,7 +11,8 @@
 //!
 //! The directory lives in the leader's memory for one term; a client that finds the term
 //! changed drops its whole cache. A poll is answered with a lease only after a heartbeat round
-//! a majority acknowledged *after the poll arrived* (openraft's read-index check), not on
+//! a majority acknowledged *after the poll arrived* (openraft's read-index check; without one
+//! in time the notices go out without a lease, so they are still acknowledged), not on
 //! openraft's `millis_since_quorum_ack` metric, which is computed when metrics are published
 //! and so stays small while the core is stalled (an fsync). The client counts its 40 ms lease
 //! from sending the poll, and no follower that acknowledged that round votes for another leader
@@ -23,6 +24,7 @@ use super::service::{Outcome, Service};
 use super::types::Raft;
 use crate::error::Error;
 use crate::proto::{CacheNotice, Op, Request, Response};
+use openraft::error::{CheckIsLeaderError, RaftError};
 use openraft::ServerState;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
@@ -33,8 +35,9 @@ use tokio::sync::watch;
 pub const LEASE: Duration = Duration::from_millis(40);
 /// A poll is held open at most this long, so leases are renewed in time.
 pub const POLL_WAIT: Duration = Duration::from_millis(15);
-/// How long a poll may wait for the heartbeat round that backs its lease.
-const CONFIRM_WITHIN: Duration = Duration::from_millis(200);
+/// How long a poll may wait for the heartbeat round that backs its lease: a lease answered
+/// later than this after the poll arrived would have run out on arrival anyway.
+const CONFIRM_WITHIN: Duration = LEASE;
 /// Test-only: a cache put waits this many milliseconds after its write applied before it is
 /// answered, so other writes of the key reliably land in between (tests/cache.rs). Read
 /// nowhere else.
@@ -78,8 +81,8 @@ pub struct Directory {
     /// One leadership confirmation runs at a time, shared by every poll that arrived before it
     /// started, so many caching clients cost one heartbeat round, not one each.
     round: tokio::sync::Mutex<()>,
-    /// When the last confirmation started, and whether a majority acknowledged it.
-    last_round: Mutex<Option<(Instant, bool)>>,
+    /// When the last round a majority acknowledged started.
+    confirmed: Mutex<Option<Instant>>,
 }
 
 impl Default for Directory {
@@ -88,7 +91,7 @@ impl Default for Directory {
             inner: Mutex::default(),
             changed: watch::Sender::new(0),
             round: tokio::sync::Mutex::new(()),
-            last_round: Mutex::new(None),
+            confirmed: Mutex::new(None),
         }
     }
 }
@@ -267,20 +270,31 @@ impl Directory {
 
 impl Directory {
     /// Whether a heartbeat round that started at or after `since` was acknowledged by a
-    /// majority: the newest round if it qualifies, else one this call runs (or waits for).
+    /// majority within `CONFIRM_WITHIN`: the last confirmed round if it qualifies, else one this
+    /// call runs (after any round already running), tried again while time remains.
     async fn confirmed_since(&self, raft: &Raft, since: Instant) -> bool {
-        let qualifying = || self.last_round.lock().unwrap().filter(|(started, _)| *started >= since).map(|r| r.1);
-        if let Some(ok) = qualifying() {
-            return ok;
+        let deadline = tokio::time::Instant::from_std(since + CONFIRM_WITHIN);
+        let qualifies = || self.confirmed.lock().unwrap().is_some_and(|started| started >= since);
+        loop {
+            if qualifies() {
+                return true;
+            }
+            let Ok(_one_at_a_time) = tokio::time::timeout_at(deadline, self.round.lock()).await else { return false };
+            if qualifies() {
+                return true;
+            }
+            let started = Instant::now();
+            match tokio::time::timeout_at(deadline, raft.get_read_log_id()).await {
+                Ok(Ok(_)) => {
+                    let mut c = self.confirmed.lock().unwrap();
+                    *c = (*c).max(Some(started));
+                    return true;
+                }
+                // Not enough answers in time: try again while the budget lasts.
+                Ok(Err(RaftError::APIError(CheckIsLeaderError::QuorumNotEnough(_)))) => {}
+                _ => return false,
+            }
         }
-        let _one_at_a_time = self.round.lock().await;
-        if let Some(ok) = qualifying() {
-            return ok;
-        }
-        let started = Instant::now();
-        let ok = matches!(tokio::time::timeout(CONFIRM_WITHIN, raft.get_read_log_id()).await, Ok(Ok(_)));
-        *self.last_round.lock().unwrap() = Some((started, ok));
-        ok
     }
 
     /// The poll that arrived at `received` was answered, with a lease or without.
@@ -343,12 +357,14 @@ impl Service {
                     self.cache.confirmed_since(&self.raft, received)
                 );
                 let m = self.raft.metrics().borrow().clone();
-                let lease = confirmed && m.state == ServerState::Leader && m.current_term == term;
+                let leading = m.state == ServerState::Leader && m.current_term == term;
+                let lease = confirmed && leading;
                 self.cache.answered(term, *client, received, lease);
-                if !lease {
-                    return Outcome::Done(Err(Error::no_quorum("not a leader a majority acknowledged just now")));
+                if !leading {
+                    return Outcome::Done(Err(Error::no_quorum("no longer the leader of this term")));
                 }
-                Outcome::Done(Ok(Response::CacheNotices { term, notices }))
+                // Without a lease the notices still go out, so the client can acknowledge them.
+                Outcome::Done(Ok(Response::CacheNotices { term, notices, lease }))
             }
             _ => Outcome::Done(Err(Error::internal("not a cache request"))),
         }

@@ -342,10 +342,14 @@ pub enum Response {
         holders: u32,
         value: Option<Versioned>,
     },
-    /// A lease on the client's copies, from a leader of `term`, with notices to apply first.
+    /// Notices to apply, from the leader of `term`, and with `lease` a lease on the client's
+    /// copies (refused when the leader could not confirm a majority in time: the notices still
+    /// count, and are acknowledged, so writes need not wait the lease out).
     CacheNotices {
         term: u64,
         notices: Vec<(u64, CacheNotice)>,
+        #[serde(default)]
+        lease: bool,
     },
     ChatSent {
         seq: u64,
