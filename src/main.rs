@@ -11,7 +11,6 @@ use dsh::shell::{self, output::Style, Ctx, Local};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -320,15 +319,9 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             let opts = StoryOptions { no_pause, seed, speed, notes };
             with_cluster(&cli.global, |ctx, handle| {
-                let interrupted = Arc::new(AtomicBool::new(false));
-                let flag = interrupted.clone();
-                handle.spawn(async move {
-                    if tokio::signal::ctrl_c().await.is_ok() {
-                        flag.store(true, Ordering::Relaxed);
-                    }
-                });
+                ctx.interrupt.on_ctrl_c(&handle);
                 let h = handle.clone();
-                let story = std::thread::spawn(move || run_story(&file, opts, ctx, h, interrupted));
+                let story = std::thread::spawn(move || run_story(&file, opts, ctx, h));
                 Ok(story.join().unwrap_or(1))
             })
         }
@@ -392,7 +385,8 @@ fn with_cluster(
         rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
     }
     drop(lock);
-    let ctx = Arc::new(Ctx::new(client, style(g), local, !g.json && !g.quiet));
+    let ctx =
+        Arc::new(Ctx::new(client, style(g), local, !g.json && !g.quiet, Arc::new(dsh::plugins::Scenarios::default())));
     let code = f(ctx.clone(), rt.handle().clone());
     ctx.scenarios.halt();
     rt.shutdown_timeout(Duration::from_millis(200));
@@ -469,7 +463,13 @@ fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
             }
             let rt = runtime()?;
             let client = client(&rt, &c.file, g)?;
-            let ctx = Ctx::new(client, style(g), Some(Local { cluster: c, tied_to_parent: false }), false);
+            let ctx = Ctx::new(
+                client,
+                style(g),
+                Some(Local { cluster: c, tied_to_parent: false }),
+                false,
+                Arc::new(shell::NoScenarios),
+            );
             Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
         }
     }

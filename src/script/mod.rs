@@ -5,9 +5,10 @@
 
 mod convert;
 mod engine;
+mod present;
 mod story;
 
 pub use convert::{to_dynamic, to_json};
 pub use engine::build_engine;
-pub(crate) use story::register_plugin_helpers;
+pub use present::register as register_helpers;
 pub use story::{prompt_engine, run_story, StoryOptions};

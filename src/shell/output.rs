@@ -137,3 +137,12 @@ pub fn human_bytes(b: u64) -> String {
         _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
     }
 }
+
+/// Column names in showing order: identifying ones first (`id`, `node`, `name`, `key`…), then
+/// the rest as given.
+pub fn ordered_columns(mut names: Vec<String>) -> Vec<String> {
+    const FIRST: &[&str] = &["id", "node", "name", "key", "queue", "lock"];
+    let rank = |n: &String| FIRST.iter().position(|f| f == n).unwrap_or(FIRST.len());
+    names.sort_by_key(rank);
+    names
+}
