@@ -123,3 +123,153 @@ fn live_events_print_above_a_half_typed_line() {
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
 }
+
+/// rexpect hands over each byte as a char: turn that back into the UTF-8 the terminal got.
+fn utf8(s: &str) -> String {
+    String::from_utf8_lossy(&s.chars().map(|c| c as u8).collect::<Vec<u8>>()).into_owned()
+}
+
+/// A fresh cluster, a prompt on it in a 100×30 terminal, and the leader's id.
+fn cluster_and_session(port_base: u16) -> (TestCluster, tempfile::TempDir, PtySession, u64) {
+    let c = TestCluster::start(3, port_base);
+    let leader = runtime().block_on(async { wait_leader(&c.client(), 3).await });
+    let home = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg("stty cols 100 rows 30; exec \"$0\" \"$@\"").arg(DSH);
+    cmd.env("DSH_HOME", home.path()).env("TERM", "xterm").arg("--no-color").arg("--cluster").arg(&c.file);
+    let mut p = spawn_command(cmd, Some(20_000)).unwrap();
+    ready(&mut p);
+    (c, home, p, leader.id)
+}
+
+#[test]
+fn completion_ends_a_completed_word_with_a_space() {
+    let (_c, _home, mut p, _) = cluster_and_session(23700);
+    p.send("cra\t").unwrap();
+    p.flush().unwrap();
+    p.exp_string("crash").unwrap();
+    p.send_line("n1").unwrap();
+    // `crash n1` ran (and was refused: this cluster file names no supervisor), not `crashn1`.
+    let (_, said) = p.exp_regex("error: [^\r\n]*").unwrap();
+    assert!(said.contains("n1 has no supervisor"), "`crash n1` ran: {said}");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn help_on_a_group_word_lists_its_commands() {
+    let (_c, _home, mut p, _) = cluster_and_session(23710);
+    p.send_line("help chat").unwrap();
+    p.exp_regex("error|`chat` commands").unwrap();
+    let listed = utf8(&p.exp_string("3/3> ").unwrap());
+    for cmd in ["chat send", "chat log", "chat check"] {
+        assert!(listed.contains(cmd), "`help chat` lists `{cmd}`:\n{listed}");
+    }
+    assert!(!listed.contains("no command"), "{listed}");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn a_mistyped_command_word_gets_did_you_mean() {
+    let (_c, _home, mut p, _) = cluster_and_session(23720);
+    for typo in ["stauts", "stauts n1", "stauts()"] {
+        p.send_line(typo).unwrap();
+        let (_, said) = p.exp_regex("error: [^\r\n]*").unwrap();
+        assert!(said.contains("did you mean `status`?"), "`{typo}` gave: {said}");
+        ready(&mut p);
+    }
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn the_prompt_follows_a_new_leader_without_a_key_press() {
+    let (mut c, _home, mut p, leader) = cluster_and_session(23730);
+    let others: String = (1..=3).filter(|&i| i != leader).map(|i| i.to_string()).collect();
+    c.kill(leader);
+    let killed = Instant::now();
+    // No key is pressed: the prompt itself redraws with the node that leads now.
+    p.exp_regex(&format!("dsh n[{others}]")).unwrap();
+    let seen = killed.elapsed();
+    assert!(seen < Duration::from_secs(1), "the new leader showed after {seen:?}");
+    p.exp_string("2/3> ").unwrap();
+    // The redrawn prompt still takes a line as typed.
+    std::thread::sleep(Duration::from_millis(150));
+    p.send_line("put after-failover yes").unwrap();
+    p.exp_string("OK revision=").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_a_load_with_the_results_so_far() {
+    let (_c, home, mut p, _) = cluster_and_session(23740);
+    let report = home.path().join("report.json");
+    p.send_line(&format!("load put --duration 30s --report {}", report.display())).unwrap();
+    // The progress bar is drawn once operations complete.
+    p.exp_string("ops/s  p99").unwrap();
+    let pressed = Instant::now();
+    p.send_control('c').unwrap();
+    let (out, _) = p.exp_regex("interrupted after [0-9.]+ s: partial results").unwrap();
+    let out = utf8(&out);
+    p.exp_string("3/3> ").unwrap();
+    let back = pressed.elapsed();
+    assert!(back < Duration::from_secs(1), "back at the prompt {back:?} after Ctrl-C");
+    assert!(out.contains("p99 ms") && out.contains("ops/s"), "the partial table:\n{out}");
+    assert!(!out.contains("cancelled"), "{out}");
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
+    assert_eq!(r["summary"]["interrupted"], true, "{r}");
+    assert!(r["summary"]["ops"].as_u64().unwrap() > 0, "{r}");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn ctrl_c_stops_a_ladder_with_the_rows_it_finished() {
+    let (_c, _home, mut p, _) = cluster_and_session(23750);
+    p.send_line("ladder put").unwrap();
+    // The bar names the rung it is on: the first two (10 and 100 operations) have finished.
+    p.exp_string("rung 3/4").unwrap();
+    p.send_control('c').unwrap();
+    let (out, _) = p.exp_regex("interrupted after [0-9.]+ s into the 1000-operation rung").unwrap();
+    let out = utf8(&out);
+    p.exp_string("3/3> ").unwrap();
+    for rung in ["│ 10 ", "│ 100 "] {
+        assert!(out.contains(rung), "the finished rung `{rung}` is shown:\n{out}");
+    }
+    assert!(!out.contains("│ 1000 "), "the rung cut short is not a row:\n{out}");
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn lines_typed_while_a_command_runs_run_after_it() {
+    let (_c, _home, mut p, _) = cluster_and_session(23760);
+    p.send_line("say(\"running\"); sleep(\"2s\")").unwrap();
+    p.exp_string("running").unwrap();
+    // Typed while `sleep` runs: the terminal is in cooked mode and holds the lines.
+    p.send_line("put ahead 1").unwrap();
+    p.send_line("get ahead").unwrap();
+    p.exp_string("OK revision=").unwrap();
+    // Each shows after a prompt, as if typed there, and runs in order.
+    p.exp_regex("3/3> get ahead\\s+1").unwrap();
+    p.exp_string("3/3> ").unwrap();
+    p.send_control('d').unwrap();
+    p.exp_eof().unwrap();
+}
+
+#[test]
+fn clear_history_and_exit_are_commands() {
+    let (_c, _home, mut p, _) = cluster_and_session(23770);
+    p.send_line("clear").unwrap();
+    p.exp_string("\x1b[2J").unwrap();
+    ready(&mut p);
+    p.send_line("put h 1").unwrap();
+    ready(&mut p);
+    p.send_line("history").unwrap();
+    p.exp_regex("1  clear\\s+2  put h 1\\s+3  history").unwrap();
+    ready(&mut p);
+    p.send_line("exit").unwrap();
+    p.exp_eof().unwrap();
+}

@@ -18,17 +18,29 @@ pub struct Progress {
 
 impl Progress {
     /// Starts drawing, if `live` and stderr is a terminal. The bar fills by operations when
-    /// `count` is known, by time otherwise.
-    pub fn start(rec: Arc<Recorder>, count: Option<u64>, duration: Option<Duration>, live: bool) -> Self {
+    /// `count` is known, by time otherwise; `label` says which run this is (a ladder's rung).
+    pub fn start(
+        rec: Arc<Recorder>,
+        count: Option<u64>,
+        duration: Option<Duration>,
+        live: bool,
+        label: Option<String>,
+    ) -> Self {
         if !live || !std::io::stderr().is_terminal() {
             return Progress { bar: None, task: None };
         }
         let by_count = count.is_some();
         let len = count.unwrap_or_else(|| duration.map_or(0, |d| d.as_millis() as u64));
         let bar = ProgressBar::new(len);
-        let template = "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}";
+        let template = match label {
+            Some(_) => "{spinner} {prefix} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+            None => "{spinner} [{elapsed_precise}] {wide_bar} {percent:>3}% {msg}",
+        };
         if let Ok(style) = ProgressStyle::with_template(template) {
             bar.set_style(style);
+        }
+        if let Some(l) = label {
+            bar.set_prefix(l);
         }
         let b = bar.clone();
         let task = tokio::spawn(async move {

@@ -40,6 +40,8 @@ pub struct Summary {
     /// because every allowed slot was busy (their wait is part of their latency).
     pub late: u64,
     pub series: Vec<Point>,
+    /// Stopped early (Ctrl-C): the figures cover what completed until then.
+    pub interrupted: bool,
 }
 
 impl Summary {
@@ -177,6 +179,7 @@ impl Recorder {
             by_node: g.by_node.clone(),
             late: g.late,
             series: g.series.clone(),
+            interrupted: false,
         }
     }
 }

@@ -30,6 +30,7 @@ pub fn summary_fields(s: &Summary, v: Option<&Verified>) -> Map<String, Value> {
     m.insert("max_ms".into(), json!(ms3(s.max_ms())));
     m.insert("elapsed_ms".into(), json!(s.elapsed.as_millis() as u64));
     m.insert("late".into(), json!(s.late));
+    m.insert("interrupted".into(), json!(s.interrupted));
     let errors: Map<String, Value> = s.errors_by_kind.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     m.insert("errors_by_kind".into(), Value::Object(errors));
     let by_node: Map<String, Value> = s.by_node.iter().map(|(k, v)| (node_name(*k), json!(v))).collect();

@@ -1,7 +1,9 @@
 //! What rustyline asks of us: completion (commands, subcommands, flags, node ids, recently used
-//! keys, file paths), a grey hint with the rest of the synopsis, the command word highlighted,
-//! and "keep reading" while a Rhai block's brackets are open.
+//! keys, file paths; a completed word ends with a space, as in a shell), a grey hint with the
+//! rest of the synopsis, the command word highlighted, the prompt drawn from the cluster view
+//! the watcher keeps current, and "keep reading" while a Rhai block's brackets are open.
 
+use super::watch::Shown;
 use crate::shell::commands;
 use crate::shell::spec::{Kind, Spec};
 use rustyline::completion::{Completer, FilenameCompleter, Pair};
@@ -19,12 +21,14 @@ pub struct DshHelper {
     pub nodes: Vec<String>,
     pub recent_keys: Arc<Mutex<VecDeque<String>>>,
     pub color: bool,
+    /// What the prompt shows of the cluster; changes while a line is being typed.
+    pub shown: Shown,
     files: FilenameCompleter,
 }
 
 impl DshHelper {
-    pub fn new(nodes: Vec<String>, color: bool) -> Self {
-        DshHelper { nodes, recent_keys: Arc::default(), color, files: FilenameCompleter::new() }
+    pub fn new(nodes: Vec<String>, color: bool, shown: Shown) -> Self {
+        DshHelper { nodes, recent_keys: Arc::default(), color, shown, files: FilenameCompleter::new() }
     }
 
     pub fn remember_key(&self, key: &str) {
@@ -46,11 +50,14 @@ fn command_of(words: &[&str]) -> Option<&'static Spec> {
         .max_by_key(|s| s.name.len())
 }
 
+/// The whole words that start with `prefix`. Each replacement ends with a space, so a word
+/// completed alone is followed by one and the next word can be typed at once; with several
+/// candidates rustyline inserts only their common prefix, which never includes it.
 fn starting_with(options: impl IntoIterator<Item = String>, prefix: &str) -> Vec<Pair> {
     let mut v: Vec<String> = options.into_iter().filter(|o| o.starts_with(prefix)).collect();
     v.sort();
     v.dedup();
-    v.into_iter().map(|o| Pair { display: o.clone(), replacement: o }).collect()
+    v.into_iter().map(|o| Pair { replacement: format!("{o} "), display: o }).collect()
 }
 
 impl Completer for DshHelper {
@@ -140,6 +147,16 @@ impl Hinter for DshHelper {
 }
 
 impl Highlighter for DshHelper {
+    /// The view as it is now, in the width rustyline measured when reading began (it places
+    /// the cursor by that width); `default` is false for prompts of rustyline's own (search).
+    fn highlight_prompt<'b, 's: 'b, 'p: 'b>(&'s self, prompt: &'p str, default: bool) -> Cow<'b, str> {
+        if !default {
+            return Cow::Borrowed(prompt);
+        }
+        let view = self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        Cow::Owned(view.prompt(Some(prompt.chars().count()), self.color))
+    }
+
     fn highlight<'l>(&self, line: &'l str, _: usize) -> Cow<'l, str> {
         if !self.color {
             return Cow::Borrowed(line);
@@ -178,7 +195,7 @@ impl Validator for DshHelper {
 }
 
 /// How many `{ ( [` are still open, ignoring those inside strings and comments.
-fn open_brackets(text: &str) -> i32 {
+pub(super) fn open_brackets(text: &str) -> i32 {
     let mut depth = 0;
     let mut quote: Option<char> = None;
     let mut chars = text.chars().peekable();
@@ -210,6 +227,12 @@ impl Helper for DshHelper {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_completed_word_ends_with_a_space() {
+        let one = starting_with(["crash".to_string(), "put".to_string()], "cra");
+        assert_eq!((one.len(), one[0].replacement.as_str(), one[0].display.as_str()), (1, "crash ", "crash"));
+    }
 
     #[test]
     fn brackets_open_across_lines() {

@@ -1,25 +1,32 @@
 //! The read-eval-print loop. A line whose first words name a command runs it; anything else is
-//! Rhai, evaluated in a scope (and with functions) that persist between lines. Ctrl-C cancels
-//! the line being typed or the command running; Ctrl-D leaves.
+//! Rhai, evaluated in a scope (and with functions) that persist between lines. Lines typed while
+//! a command ran run next, in order, each shown after its prompt. While a line is being typed
+//! the prompt follows the cluster (`watch`). Ctrl-C cancels the line being typed or the command
+//! running; Ctrl-D or `exit` leaves.
 
-use super::editor::DshHelper;
-use crate::client::EventFeed;
-use crate::error::Error;
+use super::editor::{open_brackets, DshHelper};
+use super::front::PromptFront;
+use super::typeahead;
+use super::watch::{self, Printer, Shown, View};
+use crate::error::{Error, ErrorKind};
 use crate::proto::node_name;
 use crate::script::prompt_engine;
 use crate::shell::line::{did_you_mean, resolve, words};
-use crate::shell::{annotate_event, event_line, run_line, Ctx};
-use rhai::{Dynamic, Engine, Scope, AST};
+use crate::shell::{run_line, Ctx};
+use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor, ExternalPrinter};
-use std::path::Path;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How long a command may take to wind up after Ctrl-C (a `load` prints what it measured)
 /// before the prompt drops it.
 const WIND_UP: Duration = Duration::from_secs(1);
+
+type Rl = Editor<DshHelper, DefaultHistory>;
 
 struct Session {
     ctx: Arc<Ctx>,
@@ -28,8 +35,12 @@ struct Session {
     scope: Scope<'static>,
     /// Functions defined at the prompt so far.
     functions: AST,
-    /// `events on`: the task printing events above the line being typed.
-    live_events: Option<tokio::task::JoinHandle<()>>,
+    front: Arc<PromptFront>,
+    /// Prints above the line being typed; `None` when the output is not a terminal.
+    printer: Option<Printer>,
+    shown: Shown,
+    color: bool,
+    history: PathBuf,
 }
 
 /// Runs the prompt until Ctrl-D or `exit`; returns the exit status.
@@ -46,113 +57,118 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
             return 1;
         }
     };
-    let mut rl: Editor<DshHelper, DefaultHistory> = match Editor::with_config(config) {
+    let mut rl: Rl = match Editor::with_config(config) {
         Ok(rl) => rl,
         Err(e) => {
             eprintln!("error: internal: cannot start the line editor: {e}");
             return 1;
         }
     };
+    let shown = Shown::default();
     let nodes = ctx.client.node_ids().into_iter().map(node_name).collect();
-    rl.set_helper(Some(DshHelper::new(nodes, color)));
+    rl.set_helper(Some(DshHelper::new(nodes, color, shown.clone())));
     let history = home.join("history");
     let _ = std::fs::create_dir_all(home);
     let _ = rl.load_history(&history);
+    let printer: Option<Printer> = rl
+        .create_external_printer()
+        .ok()
+        .map(|p| Arc::new(Mutex::new(Box::new(p) as Box<dyn ExternalPrinter + Send>)));
+    let front = Arc::new(PromptFront::new(printer.clone(), handle.clone()));
+    front.set_history(rl.history().iter().cloned().collect());
+    let _ = ctx.front.set(front.clone());
 
     ctx.interrupt.on_ctrl_c(&handle);
     let engine = prompt_engine(ctx.clone(), handle.clone());
-    let mut s = Session { ctx, handle, engine, scope: Scope::new(), functions: AST::empty(), live_events: None };
+    let mut s = Session {
+        ctx,
+        handle,
+        engine,
+        scope: Scope::new(),
+        functions: AST::empty(),
+        front,
+        printer,
+        shown,
+        color,
+        history,
+    };
     println!("dsh — type `help` for commands; other lines are Rhai. Ctrl-D leaves.");
-    loop {
-        let prompt = s.prompt(color);
-        match rl.readline(&prompt) {
-            Ok(line) if line.trim().is_empty() => {}
-            Ok(line) => {
-                let _ = rl.add_history_entry(line.as_str());
-                let _ = rl.save_history(&history);
-                let first = line.split_whitespace().next().unwrap_or("");
-                match first {
-                    "exit" | "quit" => break,
-                    "history" => {
-                        for (i, h) in rl.history().iter().enumerate() {
-                            println!("{:5}  {h}", i + 1);
-                        }
-                    }
-                    "events" if matches!(line.split_whitespace().nth(1), Some("on" | "off")) => {
-                        s.live_events(&mut rl, line.split_whitespace().nth(1) == Some("on"))
-                    }
-                    _ => s.line(&line, rl.helper()),
-                }
-            }
-            Err(ReadlineError::Interrupted) => {}
-            Err(ReadlineError::Eof) => break,
-            Err(e) => {
-                eprintln!("error: internal: {e}");
-                return 1;
-            }
-        }
-    }
-    if let Some(task) = s.live_events.take() {
-        task.abort();
-    }
-    0
+    let status = s.run(&mut rl);
+    s.front.stop();
+    status
 }
 
 impl Session {
-    /// `dsh n1★ 3/3> `: the leader and how many nodes answer.
-    fn prompt(&self, color: bool) -> String {
-        let all = self.handle.block_on(self.ctx.client.status_all(Duration::from_millis(300)));
-        let up = all.iter().filter(|(_, r)| r.is_ok()).count();
-        let leader = all.iter().filter_map(|(_, r)| r.as_ref().ok()).find(|s| s.role == "leader");
-        let who = leader.map_or("no leader".to_string(), |l| format!("{}★", node_name(l.id)));
-        if color {
-            format!("\x1b[1mdsh\x1b[0m {who} {up}/{}> ", all.len())
-        } else {
-            format!("dsh {who} {up}/{}> ", all.len())
-        }
-    }
-
-    /// Starts or stops printing the cluster's events above the line being typed.
-    fn live_events(&mut self, rl: &mut Editor<DshHelper, DefaultHistory>, on: bool) {
-        if let Some(task) = self.live_events.take() {
-            task.abort();
-        }
-        if !on {
-            println!("live events stopped");
-            return;
-        }
-        let mut printer = match rl.create_external_printer() {
-            Ok(p) => p,
-            Err(e) => return eprintln!("error: internal: cannot print events live here: {e}"),
-        };
-        let ctx = self.ctx.clone();
-        self.live_events = Some(self.handle.spawn(async move {
-            let mut feed = EventFeed::start(ctx.client.clone(), false);
-            while let Some(e) = feed.next().await {
-                if printer.print(event_line(&annotate_event(&ctx, e).await)).is_err() {
-                    return;
+    fn run(&mut self, rl: &mut Rl) -> i32 {
+        let mut typed_ahead: VecDeque<String> = VecDeque::new();
+        let mut eof = false;
+        loop {
+            let answers = self.handle.block_on(watch::ask_all(&self.ctx.client));
+            let view = View::of(&answers);
+            *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = view.clone();
+            let waiting = typeahead::take();
+            typed_ahead.extend(waiting.lines);
+            eof |= waiting.eof;
+            if let Some(entry) = next_entry(&mut typed_ahead) {
+                println!("{}{entry}", view.prompt(None, self.color));
+                if self.entry(rl, &entry) {
+                    return 0;
+                }
+                continue;
+            }
+            if eof {
+                return 0;
+            }
+            // An unfinished Rhai block typed ahead is taken up where it stopped.
+            let unfinished = typed_ahead.drain(..).collect::<Vec<_>>().join("\n");
+            let watcher = self.printer.clone().map(|p| {
+                watch::follow(&self.handle, self.ctx.client.clone(), answers, self.shown.clone(), p)
+            });
+            let read = rl.readline_with_initial(&view.prompt(None, false), (&unfinished, ""));
+            if let Some(w) = watcher {
+                w.abort();
+            }
+            match read {
+                Ok(line) if line.trim().is_empty() => {}
+                Ok(line) => {
+                    if self.entry(rl, &line) {
+                        return 0;
+                    }
+                }
+                Err(ReadlineError::Interrupted) => {}
+                Err(ReadlineError::Eof) => return 0,
+                Err(e) => {
+                    eprintln!("error: internal: {e}");
+                    return 1;
                 }
             }
-        }));
-        println!("events on: they print above the prompt; `events off` stops");
+        }
     }
 
-    fn line(&mut self, line: &str, helper: Option<&DshHelper>) {
+    /// Records and runs one entry; says whether the prompt should leave.
+    fn entry(&mut self, rl: &mut Rl, line: &str) -> bool {
+        let _ = rl.add_history_entry(line);
+        let _ = rl.save_history(&self.history);
+        self.front.set_history(rl.history().iter().cloned().collect());
         let command = words(line).ok().filter(|w| resolve(w).is_ok());
         match command {
             Some(w) => {
-                if let (Some(h), Some(key)) = (helper, w.get(1)) {
+                if let (Some(h), Some(key)) = (rl.helper(), w.get(1)) {
                     if !key.starts_with('-') {
                         h.remember_key(key);
                     }
                 }
                 self.command(line)
             }
-            None => self.rhai(line),
+            None => {
+                self.rhai(line);
+                false
+            }
         }
     }
 
-    fn command(&self, line: &str) {
+    /// Runs a command; says whether it was `exit`.
+    fn command(&self, line: &str) -> bool {
         let ctx = self.ctx.clone();
         let token = ctx.interrupt.fresh();
         let outcome = self.handle.block_on(async {
@@ -170,18 +186,20 @@ impl Session {
                 if let Some(e) = &out.failure {
                     print_error(e);
                 }
+                return out.cmd == "exit";
             }
             Some(Err(e)) => print_error(&e),
             None => eprintln!("^C cancelled"),
         }
+        false
     }
 
     fn rhai(&mut self, line: &str) {
+        let first = line.split_whitespace().next().unwrap_or("");
         let ast = match self.engine.compile_with_scope(&self.scope, line) {
             Ok(ast) => ast,
             Err(e) => {
                 // A typo of a command reads better as one than as a Rhai syntax error.
-                let first = line.split_whitespace().next().unwrap_or("");
                 let looks_like_command = line.split_whitespace().count() > 1 || !line.contains(['(', '=', '"']);
                 match did_you_mean(first).filter(|_| looks_like_command) {
                     Some(s) => eprintln!("error: usage: unknown command `{first}`; did you mean `{s}`?"),
@@ -200,9 +218,58 @@ impl Session {
         match result {
             Ok(v) if v.is_unit() => {}
             Ok(v) => println!("{}", show(&v)),
-            Err(e) => print_error(&Error::new(crate::error::ErrorKind::Script, e.to_string())),
+            Err(e) => match unknown_name(&e).and_then(|name| did_you_mean(name).map(|s| (name, s))) {
+                // `stauts` parses as a variable and `stauts()` as a call: both are typos of a
+                // command when the line starts with them.
+                Some((name, s)) if leading_name(line) == name => {
+                    eprintln!("error: usage: unknown command `{name}`; did you mean `{s}`?")
+                }
+                Some((_, s)) => eprintln!("error: script: {e}; did you mean `{s}`?"),
+                None => print_error(&Error::new(ErrorKind::Script, e.to_string())),
+            },
         }
     }
+}
+
+/// The next whole entry typed ahead: one command line, or Rhai lines up to where their
+/// brackets close. `None` when nothing waits, or only the start of an unfinished block.
+fn next_entry(typed: &mut VecDeque<String>) -> Option<String> {
+    while typed.front().is_some_and(|l| l.trim().is_empty()) {
+        typed.pop_front();
+    }
+    let first = typed.front()?;
+    if words(first).ok().is_some_and(|w| resolve(&w).is_ok()) {
+        return typed.pop_front();
+    }
+    let mut text = String::new();
+    for (i, line) in typed.iter().enumerate() {
+        if i > 0 {
+            text.push('\n');
+        }
+        text.push_str(line);
+        if open_brackets(&text) <= 0 {
+            typed.drain(..=i);
+            return Some(text);
+        }
+    }
+    None
+}
+
+/// The variable or function a Rhai error says does not exist.
+fn unknown_name(e: &EvalAltResult) -> Option<&str> {
+    match e {
+        EvalAltResult::ErrorVariableNotFound(name, _) => Some(name),
+        // The signature: `stauts ()`, `stauts (&str | ImmutableString)`.
+        EvalAltResult::ErrorFunctionNotFound(sig, _) => sig.split([' ', '(']).next(),
+        _ => None,
+    }
+}
+
+/// The identifier a line starts with.
+fn leading_name(line: &str) -> &str {
+    let line = line.trim_start();
+    let end = line.find(|c: char| !(c.is_alphanumeric() || c == '_')).unwrap_or(line.len());
+    &line[..end]
 }
 
 fn show(v: &Dynamic) -> String {
@@ -215,4 +282,30 @@ fn show(v: &Dynamic) -> String {
 
 fn print_error(e: &Error) {
     eprintln!("error: {}: {}", e.kind.as_str(), e.message);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn queue(lines: &[&str]) -> VecDeque<String> {
+        lines.iter().map(|l| l.to_string()).collect()
+    }
+
+    #[test]
+    fn typed_ahead_entries_are_whole_commands_or_closed_blocks() {
+        let mut q = queue(&["put a 1", "", "fn f(x) {", "  x", "}", "let y = ["]);
+        assert_eq!(next_entry(&mut q).as_deref(), Some("put a 1"));
+        assert_eq!(next_entry(&mut q).as_deref(), Some("fn f(x) {\n  x\n}"));
+        assert_eq!(next_entry(&mut q), None, "an unfinished block waits for the rest");
+        assert_eq!(q, queue(&["let y = ["]));
+    }
+
+    #[test]
+    fn a_typo_names_what_was_typed() {
+        assert_eq!(leading_name("stauts()"), "stauts");
+        assert_eq!(leading_name("  stauts"), "stauts");
+        let e = EvalAltResult::ErrorFunctionNotFound("stauts ()".into(), rhai::Position::NONE);
+        assert_eq!(unknown_name(&e), Some("stauts"));
+    }
 }

@@ -3,12 +3,12 @@
 
 use super::output::Style;
 use super::stage::{Print, Silent, Stage};
-use super::{Interrupt, Scenarios};
+use super::{Front, Interrupt, Scenarios};
 use crate::client::{Cache, Client};
 use crate::cluster::LocalCluster;
 use crate::error::Result;
 use crate::proto::{node_name, NodeId, ProcessAction, ProcessInfo};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 pub struct Ctx {
     pub client: Arc<Client>,
@@ -26,6 +26,9 @@ pub struct Ctx {
     pub interrupt: Interrupt,
     /// Where `say`, `step`, `note` and checks go, and how a talk is paced.
     pub stage: Arc<Stage>,
+    /// The interactive front end this context serves, once it has put itself here (`history`,
+    /// `events on`); empty for `-c`, pipes and background work.
+    pub front: OnceLock<Arc<dyn Front>>,
 }
 
 /// The local cluster's processes, for the fault commands.
@@ -49,7 +52,8 @@ impl Ctx {
             true => Stage::new(Arc::new(Print { bold: style == Style::Terminal })),
             false => Stage::new(Arc::new(Silent)),
         };
-        Ctx { cache, client, style, local, live, scenarios, interrupt: Interrupt::default(), stage: Arc::new(stage) }
+        let (interrupt, stage, front) = (Interrupt::default(), Arc::new(stage), OnceLock::new());
+        Ctx { cache, client, style, local, live, scenarios, interrupt, stage, front }
     }
 
     /// A context for a script on another thread (a scenario): the same client, processes and
@@ -65,6 +69,7 @@ impl Ctx {
             scenarios: self.scenarios.clone(),
             interrupt: Interrupt::default(),
             stage: Arc::new(Stage::new(Arc::new(Silent))),
+            front: OnceLock::new(),
         }
     }
 
@@ -80,6 +85,7 @@ impl Ctx {
             scenarios: self.scenarios.clone(),
             interrupt: self.interrupt.clone(),
             stage: Arc::new(stage),
+            front: self.front.clone(),
         }
     }
 

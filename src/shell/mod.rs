@@ -4,6 +4,7 @@
 mod batch;
 pub mod commands;
 mod ctx;
+mod front;
 mod interrupt;
 pub mod line;
 pub mod output;
@@ -14,5 +15,6 @@ pub mod stage;
 pub use batch::{exit_status, run_line, run_lines};
 pub use commands::events::{annotate as annotate_event, line as event_line};
 pub use ctx::{Ctx, Local};
+pub use front::Front;
 pub use interrupt::Interrupt;
 pub use scenarios::{Listed, NoScenarios, Scenarios, Snapshot};

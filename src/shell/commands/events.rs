@@ -1,6 +1,6 @@
 //! `events`: what the nodes recorded (elections, leader changes, snapshots, catch-up, recovery,
 //! faults, damage and repair), plus nodes we saw stop and start answering. `events on|off`
-//! belongs to the prompt, which prints them live above the line being typed.
+//! asks the interactive front end (`ctx.front`) to print them live above the line being typed.
 
 use crate::client::{recent_events, EventFeed};
 use crate::error::{Error, Result};
@@ -61,7 +61,16 @@ fn to_json(e: &Event) -> Value {
 
 async fn events(ctx: &Ctx, a: &Args) -> Result<Output> {
     if let Some(s) = a.get("switch") {
-        return Err(Error::usage(format!("`events {s}` works at the prompt; elsewhere use `events --follow`")));
+        let on = match s {
+            "on" => true,
+            "off" => false,
+            _ => return Err(Error::usage(format!("events: `{s}`: say `on` or `off`"))),
+        };
+        let Some(front) = ctx.front.get() else {
+            return Err(Error::usage(format!("`events {s}` works at the prompt; elsewhere use `events --follow`")));
+        };
+        let said = front.live_events(ctx, on)?;
+        return Ok(Output::new("events").field("live", on).text(said));
     }
     let follow = a.switch("follow");
     let last = a.u64_or("last", if follow { 0 } else { 20 })? as usize;

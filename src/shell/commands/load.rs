@@ -89,17 +89,28 @@ fn base_spec(a: &Args, op: LoadOp, default_concurrency: u64) -> Result<LoadSpec>
     })
 }
 
-/// Runs one workload with a progress bar when output is live on a terminal.
-async fn drive(ctx: &Ctx, backend: Backend, spec: LoadSpec) -> Result<(Summary, Option<Verified>)> {
+/// Runs one workload with a progress bar when output is live on a terminal, until it is done
+/// or Ctrl-C (the context's interrupt) stops it with what it measured so far.
+async fn drive(
+    ctx: &Ctx,
+    backend: Backend,
+    spec: LoadSpec,
+    label: Option<String>,
+) -> Result<(Summary, Option<Verified>)> {
     let rec = Arc::new(Recorder::new());
-    let progress = Progress::start(rec.clone(), spec.count, spec.duration, ctx.live);
-    let result = load::run(backend, spec, rec).await;
+    let progress = Progress::start(rec.clone(), spec.count, spec.duration, ctx.live, label);
+    let result = load::run(backend, spec, rec, ctx.interrupt.token()).await;
     progress.finish();
     let (s, v) = result?;
-    if s.ops == 0 && s.errors > 0 {
+    if s.ops == 0 && s.errors > 0 && !s.interrupted {
         return Err(Error::unreachable(format!("every operation failed: {:?}", s.errors_by_kind)));
     }
     Ok((s, v))
+}
+
+/// The line that says the figures above are not the whole run.
+fn interrupted_line(s: &Summary) -> String {
+    format!("interrupted after {:.1} s: partial results", s.elapsed.as_secs_f64())
 }
 
 async fn run(ctx: &Ctx, a: &Args) -> Result<Output> {
@@ -122,7 +133,7 @@ async fn run(ctx: &Ctx, a: &Args) -> Result<Output> {
         Some(eps) => Backend::Etcd(Arc::new(Etcd::new(eps.split(',').map(str::to_string).collect())?)),
         None => Backend::Dsh(ctx.client.clone()),
     };
-    let (s, v) = drive(ctx, backend, spec.clone()).await?;
+    let (s, v) = drive(ctx, backend, spec.clone(), None).await?;
     if let Some(path) = a.get("report") {
         load::write_report(Path::new(path), &spec, &s, v.as_ref())?;
     }
@@ -131,6 +142,10 @@ async fn run(ctx: &Ctx, a: &Args) -> Result<Output> {
     for line in notes(&s, v.as_ref(), rate) {
         text.push('\n');
         text.push_str(&line);
+    }
+    if s.interrupted {
+        text.push('\n');
+        text.push_str(&interrupted_line(&s));
     }
     let mut out = Output::new("load").text(text);
     out.fields = fields;
@@ -204,10 +219,18 @@ async fn ladder(ctx: &Ctx, a: &Args) -> Result<Output> {
     let op = LoadOp::parse(a.get("op").unwrap_or("put"))?;
     let mut rows = Vec::new();
     let mut text_rows = Vec::new();
-    for count in LADDER {
+    let mut stopped = None;
+    for (rung, count) in LADDER.into_iter().enumerate() {
         let mut spec = base_spec(a, op, 16)?;
         spec.count = Some(count);
-        let (s, _) = drive(ctx, Backend::Dsh(ctx.client.clone()), spec).await?;
+        let label = format!("rung {}/{}: {count} ops", rung + 1, LADDER.len());
+        let (s, _) = drive(ctx, Backend::Dsh(ctx.client.clone()), spec, Some(label)).await?;
+        if s.interrupted {
+            // A rung cut short is not comparable with the others: only finished rows are shown.
+            let secs = s.elapsed.as_secs_f64();
+            stopped = Some(format!("interrupted after {secs:.1} s into the {count}-operation rung: the rows above finished"));
+            break;
+        }
         let fields = load::summary_fields(&s, None);
         let mut r = row(&fields);
         r.insert(0, count.to_string());
@@ -219,9 +242,17 @@ async fn ladder(ctx: &Ctx, a: &Args) -> Result<Output> {
     }
     let mut header = vec!["count"];
     header.extend(HEADER);
+    let mut text = if text_rows.is_empty() { String::new() } else { table(ctx.style, &header, text_rows) };
+    if let Some(line) = &stopped {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(line);
+    }
     Ok(Output::new("ladder")
         .field("op", op.name())
         .field("rows", Value::Array(rows.clone()))
+        .field("interrupted", stopped.is_some())
         .returns(Value::Array(rows))
-        .text(table(ctx.style, &header, text_rows)))
+        .text(text))
 }

@@ -1,9 +1,11 @@
 //! Presenting and the shell itself: say, step, note, pause, sleep (each speaking through the
-//! context's `Stage`, the one definition stories and plugins use too), help, history, exit.
+//! context's `Stage`, the one definition stories and plugins use too), help, history, clear,
+//! exit. `history` asks the interactive front end on the context (`ctx.front`); `exit` only
+//! says so, and whoever reads the lines (the prompt, `-c`, a pipe) stops there.
 
 use crate::error::{Error, Result};
 use crate::proto::ProcessAction;
-use crate::shell::output::Output;
+use crate::shell::output::{Output, Style};
 use crate::shell::spec::{parse_duration, Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use std::io::{BufRead, Write};
@@ -84,13 +86,43 @@ pub fn specs() -> Vec<Spec> {
             params: &[],
             summary: "the lines typed at the prompt (Ctrl-R searches them)",
             example: "history",
-            run: |_, _| Box::pin(async { Err(Error::usage("history is kept at the interactive prompt")) }),
+            run: |ctx, _| {
+                Box::pin(async move {
+                    let front = ctx.front.get().ok_or_else(|| Error::usage("history is kept at the interactive prompt"))?;
+                    let lines = front.history();
+                    let text = lines.iter().enumerate().map(|(i, l)| format!("{:5}  {l}", i + 1)).collect::<Vec<_>>();
+                    Ok(Output::new("history").field("lines", lines.clone()).returns(lines).text(text.join("\n")))
+                })
+            },
+        },
+        Spec {
+            name: "clear",
+            params: &[],
+            summary: "clear the screen (Ctrl-L while typing)",
+            example: "clear",
+            run: |ctx, _| {
+                Box::pin(async move {
+                    // Straight to the terminal: as text it would be followed by a newline.
+                    if ctx.style == Style::Terminal {
+                        print!("\x1b[H\x1b[2J\x1b[3J");
+                        let _ = std::io::stdout().flush();
+                    }
+                    Ok(Output::new("clear"))
+                })
+            },
         },
         Spec {
             name: "exit",
             params: &[],
             summary: "leave the prompt (Ctrl-D works too)",
             example: "exit",
+            run: |_, _| Box::pin(async { Ok(Output::new("exit")) }),
+        },
+        Spec {
+            name: "quit",
+            params: &[],
+            summary: "the same as exit",
+            example: "quit",
             run: |_, _| Box::pin(async { Ok(Output::new("exit")) }),
         },
     ]
@@ -123,21 +155,25 @@ async fn pause(ctx: &Ctx, a: &Args) -> Result<Output> {
 async fn help(_: &Ctx, a: &Args) -> Result<Output> {
     let all = super::all();
     let Some(topic) = a.get("command") else {
-        let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
-        let mut text = String::from("Commands (help COMMAND for details; other input is Rhai):\n");
-        for s in all {
-            text.push_str(&format!("  {:width$}  {}\n", s.name, s.summary));
-        }
+        let listed: Vec<&Spec> = all.iter().collect();
+        let text = format!("Commands (help COMMAND for details; other input is Rhai):\n{}", listing(&listed));
         let names: Vec<&str> = all.iter().map(|s| s.name).collect();
-        return Ok(Output::new("help").field("commands", names).text(text.trim_end().to_string()));
+        return Ok(Output::new("help").field("commands", names).text(text));
     };
-    let spec = all.iter().find(|s| s.name == topic).ok_or_else(|| {
-        let mut msg = format!("no command `{topic}`");
-        if let Some(s) = crate::shell::line::did_you_mean(topic) {
-            msg.push_str(&format!("; did you mean `{s}`?"));
+    // A group word (`chat`) lists its commands; a word that is both would show both.
+    let group: Vec<&Spec> = all.iter().filter(|s| s.name.split_once(' ').is_some_and(|(g, _)| g == topic)).collect();
+    let Some(spec) = all.iter().find(|s| s.name == topic) else {
+        if group.is_empty() {
+            let mut msg = format!("no command `{topic}`");
+            if let Some(s) = crate::shell::line::did_you_mean(topic) {
+                msg.push_str(&format!("; did you mean `{s}`?"));
+            }
+            return Err(Error::usage(msg));
         }
-        Error::usage(msg)
-    })?;
+        let names: Vec<&str> = group.iter().map(|s| s.name).collect();
+        let text = format!("`{topic}` commands (help COMMAND for details):\n{}", listing(&group));
+        return Ok(Output::new("help").field("group", topic).field("commands", names).text(text));
+    };
     let mut text = format!("usage: {}\n\n{}\n", spec.usage(), spec.summary);
     if !spec.params.is_empty() {
         text.push('\n');
@@ -151,5 +187,14 @@ async fn help(_: &Ctx, a: &Args) -> Result<Output> {
         }
     }
     text.push_str(&format!("\nexample: {}", spec.example));
+    if !group.is_empty() {
+        text.push_str(&format!("\n\n`{topic}` commands:\n{}", listing(&group)));
+    }
     Ok(Output::new("help").field("command", spec.name).field("usage", spec.usage()).text(text))
+}
+
+/// `  name  summary` lines, names aligned.
+fn listing(specs: &[&Spec]) -> String {
+    let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);
+    specs.iter().map(|s| format!("  {:width$}  {}", s.name, s.summary)).collect::<Vec<_>>().join("\n")
 }
