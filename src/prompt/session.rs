@@ -25,6 +25,8 @@ use std::time::Duration;
 /// How long a command may take to wind up after Ctrl-C (a `load` prints what it measured)
 /// before the prompt drops it.
 const WIND_UP: Duration = Duration::from_secs(1);
+/// How long a fresh prompt waits for the nodes' status before it shows what it has.
+const FIRST_LOOK: Duration = Duration::from_millis(300);
 
 type Rl = Editor<DshHelper, DefaultHistory>;
 
@@ -70,10 +72,8 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
     let history = home.join("history");
     let _ = std::fs::create_dir_all(home);
     let _ = rl.load_history(&history);
-    let printer: Option<Printer> = rl
-        .create_external_printer()
-        .ok()
-        .map(|p| Arc::new(Mutex::new(Box::new(p) as Box<dyn ExternalPrinter + Send>)));
+    let printer: Option<Printer> =
+        rl.create_external_printer().ok().map(|p| Arc::new(Mutex::new(Box::new(p) as Box<dyn ExternalPrinter + Send>)));
     let front = Arc::new(PromptFront::new(printer.clone(), handle.clone()));
     front.set_history(rl.history().iter().cloned().collect());
     let _ = ctx.front.set(front.clone());
@@ -103,7 +103,7 @@ impl Session {
         let mut typed_ahead: VecDeque<String> = VecDeque::new();
         let mut eof = false;
         loop {
-            let answers = self.handle.block_on(watch::ask_all(&self.ctx.client));
+            let answers = self.handle.block_on(watch::ask_all(&self.ctx.client, FIRST_LOOK));
             let view = View::of(&answers);
             *self.shown.lock().unwrap_or_else(|e| e.into_inner()) = view.clone();
             let waiting = typeahead::take();
@@ -122,7 +122,7 @@ impl Session {
             // An unfinished Rhai block typed ahead is taken up where it stopped.
             let unfinished = typed_ahead.drain(..).collect::<Vec<_>>().join("\n");
             let watcher = self.printer.clone().map(|p| {
-                watch::follow(&self.handle, self.ctx.client.clone(), answers, self.shown.clone(), p)
+                watch::follow(&self.handle, self.ctx.client.clone(), answers, self.shown.clone(), p, self.color)
             });
             let read = rl.readline_with_initial(&view.prompt(None, false), (&unfinished, ""));
             if let Some(w) = watcher {

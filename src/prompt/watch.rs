@@ -93,9 +93,9 @@ impl View {
 /// The view the prompt shows now, shared with the line editor's helper.
 pub type Shown = Arc<Mutex<View>>;
 
-/// Every node's status, asked at once: the view a fresh prompt starts from.
-pub async fn ask_all(client: &Client) -> Vec<(NodeId, Option<NodeStatus>)> {
-    client.status_all(ANSWER_WITHIN).await.into_iter().map(|(id, r)| (id, r.ok())).collect()
+/// Every node's status, asked at once and answered `within`: the view a fresh prompt starts from.
+pub async fn ask_all(client: &Client, within: Duration) -> Vec<(NodeId, Option<NodeStatus>)> {
+    client.status_all(within).await.into_iter().map(|(id, r)| (id, r.ok())).collect()
 }
 
 async fn ask(client: &Client, id: NodeId) -> Result<NodeStatus> {
@@ -113,6 +113,7 @@ pub fn follow(
     answers: Vec<(NodeId, Option<NodeStatus>)>,
     shown: Shown,
     printer: Printer,
+    color: bool,
 ) -> tokio::task::JoinHandle<()> {
     handle.spawn(async move {
         let answers = Arc::new(Mutex::new(answers));
@@ -131,6 +132,7 @@ pub fn follow(
                         (*shown != now).then(|| std::mem::replace(&mut *shown, now.clone())).map(|was| now.notice(&was))
                     };
                     if let Some(notice) = changed {
+                        let notice = if color { format!("\x1b[90m{notice}\x1b[0m") } else { notice };
                         let mut p = printer.lock().unwrap_or_else(|e| e.into_inner());
                         if p.print(notice).is_err() {
                             return;
@@ -169,7 +171,10 @@ mod tests {
     #[test]
     fn a_notice_says_what_changed() {
         let before = view(Some((1, 3)), &[1, 2, 3]);
-        assert_eq!(view(Some((2, 4)), &[2, 3]).notice(&before), "· n2 leads now (term 4); n1 stopped answering; 2/3 nodes answer");
+        assert_eq!(
+            view(Some((2, 4)), &[2, 3]).notice(&before),
+            "· n2 leads now (term 4); n1 stopped answering; 2/3 nodes answer"
+        );
         assert_eq!(view(Some((1, 3)), &[1, 2]).notice(&before), "· n3 stopped answering; 2/3 nodes answer");
         assert_eq!(before.notice(&view(None, &[1, 2])), "· n1 leads now (term 3); n3 answers again; 3/3 nodes answer");
     }

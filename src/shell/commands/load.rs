@@ -228,7 +228,8 @@ async fn ladder(ctx: &Ctx, a: &Args) -> Result<Output> {
         if s.interrupted {
             // A rung cut short is not comparable with the others: only finished rows are shown.
             let secs = s.elapsed.as_secs_f64();
-            stopped = Some(format!("interrupted after {secs:.1} s into the {count}-operation rung: the rows above finished"));
+            stopped =
+                Some(format!("interrupted after {secs:.1} s into the {count}-operation rung: the rows above finished"));
             break;
         }
         let fields = load::summary_fields(&s, None);

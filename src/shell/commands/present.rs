@@ -88,7 +88,8 @@ pub fn specs() -> Vec<Spec> {
             example: "history",
             run: |ctx, _| {
                 Box::pin(async move {
-                    let front = ctx.front.get().ok_or_else(|| Error::usage("history is kept at the interactive prompt"))?;
+                    let front =
+                        ctx.front.get().ok_or_else(|| Error::usage("history is kept at the interactive prompt"))?;
                     let lines = front.history();
                     let text = lines.iter().enumerate().map(|(i, l)| format!("{:5}  {l}", i + 1)).collect::<Vec<_>>();
                     Ok(Output::new("history").field("lines", lines.clone()).returns(lines).text(text.join("\n")))
