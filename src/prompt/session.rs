@@ -114,6 +114,10 @@ impl Session {
                 if self.entry(rl, &entry) {
                     return 0;
                 }
+                // Ctrl-C drops what was typed ahead, as the terminal drops what it still held.
+                if self.ctx.interrupt.fired() {
+                    typed_ahead.clear();
+                }
                 continue;
             }
             if eof {
