@@ -67,13 +67,18 @@ impl Completer for DshHelper {
         let head = &line[..pos];
         let start = head.rfind(char::is_whitespace).map_or(0, |i| i + 1);
         let partial = &head[start..];
-        let before: Vec<&str> = head[..start].split_whitespace().collect();
+        let words: Vec<&str> = head[..start].split_whitespace().collect();
+        // `help TOPIC` completes TOPIC as the start of a command line of its own.
+        let (before, topic) = match words.split_first() {
+            Some((&"help", rest)) if rest.len() <= 1 => (rest.to_vec(), true),
+            _ => (words, false),
+        };
         if before.is_empty() {
             let names = commands::all().iter().map(|s| s.name.split(' ').next().unwrap_or(s.name).to_string());
             return Ok((start, starting_with(names, partial)));
         }
         if before.len() == 1 {
-            // Second word of a two-word command (`cluster status`), or help's topic.
+            // Second word of a two-word command (`cluster status`).
             let subs: Vec<String> = commands::all()
                 .iter()
                 .filter_map(|s| s.name.split_once(' ').filter(|(g, _)| *g == before[0]).map(|(_, w)| w.to_string()))
@@ -81,9 +86,9 @@ impl Completer for DshHelper {
             if !subs.is_empty() {
                 return Ok((start, starting_with(subs, partial)));
             }
-            if before[0] == "help" {
-                return Ok((start, starting_with(commands::all().iter().map(|s| s.name.to_string()), partial)));
-            }
+        }
+        if topic {
+            return Ok((start, vec![]));
         }
         let Some(spec) = command_of(&before) else { return Ok((start, vec![])) };
         if partial.starts_with('-') {
@@ -232,6 +237,19 @@ mod tests {
     fn a_completed_word_ends_with_a_space() {
         let one = starting_with(["crash".to_string(), "put".to_string()], "cra");
         assert_eq!((one.len(), one[0].replacement.as_str(), one[0].display.as_str()), (1, "crash ", "crash"));
+    }
+
+    #[test]
+    fn help_topics_complete_like_command_lines() {
+        let h = DshHelper::new(vec!["n1".into()], false, Shown::default());
+        let history = rustyline::history::DefaultHistory::new();
+        let ctx = Context::new(&history);
+        let line = "help cha";
+        let (_, got) = h.complete(line, line.len(), &ctx).unwrap();
+        assert_eq!(got.iter().map(|p| p.replacement.as_str()).collect::<Vec<_>>(), ["chat "]);
+        let line = "help chat s";
+        let (_, got) = h.complete(line, line.len(), &ctx).unwrap();
+        assert_eq!(got.iter().map(|p| p.replacement.as_str()).collect::<Vec<_>>(), ["send "]);
     }
 
     #[test]
