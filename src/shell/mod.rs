@@ -4,6 +4,7 @@
 mod batch;
 pub mod commands;
 mod ctx;
+pub mod fit;
 pub mod line;
 pub mod output;
 pub mod spec;
