@@ -3,10 +3,10 @@
 //! 0 every check held, 1 a check or command failed, 2 the script does not parse.
 
 use super::build_engine;
-use crate::shell::output::{table, Style};
+use crate::shell::output::Style;
 use crate::shell::spec::parse_duration;
 use crate::shell::{run_line, Ctx};
-use rhai::{Array, Dynamic, EvalAltResult, Map, Position};
+use rhai::{Array, Dynamic, EvalAltResult, Position};
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -181,7 +181,7 @@ fn register_helpers(
         }
         ok
     });
-    engine.register_fn("table", move |rows: Array| println!("{}", table_of(style, &rows)));
+    super::table::register(engine, style);
 
     let rng = Arc::new(Mutex::new(SplitMix(opts.seed)));
     let r = rng.clone();
@@ -197,29 +197,6 @@ fn register_helpers(
         items[i].clone()
     });
     engine.register_fn("now_ms", || crate::proto::wall_ms() as rhai::INT);
-}
-
-/// Rows of maps as a table; columns in the order the first row names them.
-fn table_of(style: Style, rows: &Array) -> String {
-    let mut columns: Vec<String> = Vec::new();
-    for row in rows {
-        if let Some(m) = row.read_lock::<Map>() {
-            for k in m.keys() {
-                if !columns.iter().any(|c| c == k.as_str()) {
-                    columns.push(k.to_string());
-                }
-            }
-        }
-    }
-    let cells = rows
-        .iter()
-        .map(|row| match row.read_lock::<Map>() {
-            Some(m) => columns.iter().map(|c| m.get(c.as_str()).map_or(String::new(), |v| v.to_string())).collect(),
-            None => vec![row.to_string()],
-        })
-        .collect();
-    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
-    table(style, &header, cells)
 }
 
 /// A small seeded generator: stories must replay the same with the same `--seed`.

@@ -7,6 +7,7 @@ mod ctx;
 pub mod fit;
 pub mod line;
 pub mod output;
+pub mod records;
 pub mod spec;
 
 pub use batch::{exit_status, run_line, run_lines};
