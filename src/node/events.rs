@@ -105,8 +105,11 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
         }
         if let Some(repl) = &m.replication {
             let last = m.last_log_index.unwrap_or(0);
+            // A new leader knows nothing of what a follower holds until it answers; that is no
+            // news of it lagging (counting it as 0 would call every current follower far behind
+            // right after each election). A follower that never answers is not judged here.
             for (&id, matched) in repl.iter().filter(|(&id, _)| id != m.id) {
-                let matched = matched.map_or(0, |l| l.index);
+                let Some(matched) = matched.map(|l| l.index) else { continue };
                 followers.entry(id).or_default().observe(id, matched, last.saturating_sub(matched), &events);
             }
         }

@@ -128,7 +128,9 @@ impl Session {
         self.live_events = Some(self.handle.spawn(async move {
             let mut feed = EventFeed::start(ctx.client.clone(), false);
             while let Some(e) = feed.next().await {
-                if printer.print(event_line(&annotate_event(&ctx, e).await)).is_err() {
+                // A whole line: while a command runs the editor writes it as it is, with no
+                // line end of its own.
+                if printer.print(format!("{}\n", event_line(&annotate_event(&ctx, e).await))).is_err() {
                     return;
                 }
             }
