@@ -10,7 +10,7 @@ use rhai::{Array, EvalAltResult, Position};
 pub fn register(engine: &mut rhai::Engine, style: Style) {
     engine.register_fn("table", move |rows: Array| show(style, &rows, None));
     engine.register_fn("table", move |rows: Array, columns: Array| {
-        let names: Vec<String> = columns.iter().map(|c| super::convert::to_word(c)).collect();
+        let names: Vec<String> = columns.iter().map(super::convert::to_word).collect();
         show(style, &rows, Some(&names))
     });
 }
