@@ -78,8 +78,10 @@ pub fn render_within(style: Style, columns: &[Column], rows: Vec<Vec<String>>, w
             (columns.to_vec(), rows)
         }
         (Style::Plain, _) => {
+            // One header line, for programs that read the first line as the column names.
             t.load_preset(presets::NOTHING);
-            (columns.to_vec(), rows)
+            let one_line = |c: &Column| Column { header: c.header.replace('\n', " "), ..c.clone() };
+            (columns.iter().map(one_line).collect(), rows)
         }
     };
     t.set_header(columns.iter().map(|c| c.header.as_str()));
@@ -220,10 +222,11 @@ mod tests {
     }
 
     #[test]
-    fn plain_output_keeps_everything() {
-        let cols = [Column::new("node", 0), Column::new("address", 9)];
-        let out = render_within(Style::Plain, &cols, rows(&[&["n1", "127.0.0.1:43632"]]), Some(10));
-        assert!(out.contains("127.0.0.1:43632"), "{out}");
+    fn plain_output_keeps_everything_on_one_header_line() {
+        let cols = [Column::new("node", 0), Column::new("address", 9), Column::new("rtt ms\np50/p99", 9)];
+        let out = render_within(Style::Plain, &cols, rows(&[&["n1", "127.0.0.1:43632", "0.21/0.98"]]), Some(10));
+        assert_eq!(lines(&out)[0].split_whitespace().collect::<Vec<_>>(), ["node", "address", "rtt", "ms", "p50/p99"]);
+        assert!(lines(&out)[1].contains("127.0.0.1:43632  0.21/0.98"), "{out}");
     }
 
     #[test]
