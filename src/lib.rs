@@ -1,5 +1,6 @@
 //! dsh: a shell for showing distributed systems to people. See ARCHITECTURE.md for the layers.
 
+pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod error;
