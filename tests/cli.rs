@@ -74,6 +74,18 @@ fn first_use_starts_the_local_cluster_later_uses_reuse_it_and_down_stops_it() {
     assert_eq!(stdout(&out).trim(), "1");
     assert_eq!(home.pids(), pids, "the same three node processes serve the second call");
 
+    // `dsh COMMAND ARGS…` as redis-cli and etcdctl take them; words keep their spaces.
+    let out = home.run(&["put", "a", "two words"]);
+    assert!(out.status.success(), "dsh put: {}", stderr(&out));
+    assert!(stdout(&out).contains("OK revision="), "{}", stdout(&out));
+    assert_eq!(stdout(&home.run(&["get", "a"])).trim(), "two words");
+    let out = home.run(&["status"]);
+    assert!(out.status.success(), "dsh status: {}", stderr(&out));
+    assert_eq!(stdout(&out).matches("leader").count() >= 1, true, "{}", stdout(&out));
+    let out = home.run(&["stauts"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown command is a usage error");
+    assert!(stderr(&out).contains("did you mean `status`"), "{}", stderr(&out));
+
     let out = home.run(&["cluster", "down"]);
     assert!(out.status.success());
     assert!(pids.iter().all(|p| !alive(*p)), "no node process left behind");
@@ -128,7 +140,7 @@ fn piped_lines_stop_at_the_first_failure_unless_keep_going() {
     let home = Home::new();
     let input = "put a 1\n# a comment\n\nget a\nbogus\nget a\n";
     let out = home.piped(&[], input);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an unknown command is a usage error (SPEC §2)");
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "two results, nothing after the failure: {text}");
@@ -137,6 +149,6 @@ fn piped_lines_stop_at_the_first_failure_unless_keep_going() {
     assert!(stderr(&out).contains("bogus"), "the error names the bad word: {}", stderr(&out));
 
     let out = home.piped(&["--keep-going"], input);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out).lines().filter(|l| *l == "1").count(), 2, "both gets ran: {}", stdout(&out));
 }

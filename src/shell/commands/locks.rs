@@ -30,7 +30,8 @@ pub fn specs() -> Vec<Spec> {
                 Param {
                     name: "queue",
                     kind: Switch,
-                    help: "with --wait: join the line and return at once; acquire again later for the token",
+                    help:
+                        "join the line (for --wait, default 30s) and return at once; acquire again later for the token",
                 },
             ],
             summary: "take a lock with a lease; prints its fencing token",
@@ -74,11 +75,16 @@ fn mode(shared: bool) -> &'static str {
     }
 }
 
+/// How long `--queue` stays in line when no `--wait` says.
+const QUEUE_WAIT: Duration = Duration::from_secs(30);
+
 async fn acquire(ctx: &Ctx, a: &Args) -> Result<Output> {
     let name = a.req("name")?;
     let owner = owner(a);
     let ttl = a.duration_or("ttl", Duration::from_secs(10))?;
-    let wait = a.duration_or("wait", Duration::ZERO)?;
+    let queue = a.switch("queue");
+    // Joining the line means waiting in it for some time; without --wait, half a minute.
+    let wait = a.duration_or("wait", if queue { QUEUE_WAIT } else { Duration::ZERO })?;
     let shared = a.switch("shared");
     let req = Request::LockAcquire {
         name: name.into(),
@@ -86,7 +92,7 @@ async fn acquire(ctx: &Ctx, a: &Args) -> Result<Output> {
         shared,
         ttl_ms: ttl.as_millis() as u64,
         wait_ms: wait.as_millis() as u64,
-        queue: a.switch("queue"),
+        queue,
     };
     let r = ctx.client.call_within(Target::Leader, req, ctx.client.timeout() + wait).await?;
     let node = node_name(r.node);
