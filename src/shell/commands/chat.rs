@@ -1,7 +1,7 @@
 //! Chat: totally ordered messages through the Raft log, each node's applied history, following
 //! it live, and comparing every node's history with the leader's.
 
-use super::keys::unexpected;
+use crate::client::unexpected;
 use crate::client::Target;
 use crate::error::{Error, Result};
 use crate::proto::{node_name, ChatDigest, ChatMessage, NodeId, Request, Response};
