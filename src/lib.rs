@@ -4,6 +4,7 @@ pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod live;
 pub mod load;
 pub mod net;
 pub mod node;

@@ -14,11 +14,12 @@ const LAYERS: &[(&str, u8)] = &[
     ("client", 3),
     ("cluster", 4),
     ("load", 5),
-    ("shell", 6),
-    ("script", 7),
-    ("plugins", 8),
-    ("prompt", 8),
-    ("app", 9),
+    ("live", 6),
+    ("shell", 7),
+    ("script", 8),
+    ("plugins", 9),
+    ("prompt", 9),
+    ("app", 10),
 ];
 
 fn rank(layer: &str) -> Option<u8> {
