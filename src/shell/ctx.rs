@@ -56,16 +56,10 @@ impl Ctx {
     /// scenarios, its own cache and interrupt (Ctrl-C at the prompt does not reach it), and
     /// nothing printed live.
     pub fn background(&self) -> Ctx {
-        Ctx {
-            cache: Cache::new(self.client.clone()),
-            client: self.client.clone(),
-            style: self.style,
-            local: self.local.clone(),
-            live: false,
-            scenarios: self.scenarios.clone(),
-            interrupt: Interrupt::default(),
-            stage: Arc::new(Stage::new(Arc::new(Silent))),
-        }
+        let mut ctx = self.on_stage(Stage::new(Arc::new(Silent)));
+        ctx.live = false;
+        ctx.interrupt = Interrupt::default();
+        ctx
     }
 
     /// The same context (cluster, processes, scenarios, Ctrl-C) on another stage: a story's
