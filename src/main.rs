@@ -142,6 +142,8 @@ enum ClusterCmd {
     Down,
     /// Processes and Raft state of the local cluster.
     Status,
+    /// Wipe the local cluster's data and start it fresh (same addresses and certificates).
+    Reset,
 }
 
 #[derive(Subcommand)]
@@ -418,18 +420,29 @@ fn client(rt: &tokio::runtime::Runtime, file: &ClusterFile, g: &Global) -> anyho
 fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
     let home = cluster::home_dir();
     match cmd {
-        ClusterCmd::Up { n, data } => {
+        ClusterCmd::Up { .. } | ClusterCmd::Reset => {
             let lock = HomeLock::acquire(&home)?;
+            let (n, data, reset) = match cmd {
+                ClusterCmd::Up { n, data } => (n, data, false),
+                _ => (3, None, true),
+            };
             let mut c = match LocalCluster::load(&home)? {
                 Some(c) => c,
                 None => LocalCluster::create(&home, n, data.as_deref())?,
             };
-            c.start_missing(false)?;
+            if reset {
+                c.reset()?;
+            } else {
+                c.start_missing(false)?;
+            }
             let rt = runtime()?;
             let client = client(&rt, &c.file, g)?;
             let leader = rt.block_on(cluster::wait_ready(&client, c.size(), Duration::from_secs(30)))?;
             drop(lock);
             if !g.quiet {
+                if reset {
+                    println!("wiped the data of {} nodes", c.size());
+                }
                 for (id, pid) in c.processes() {
                     println!("{id} up (pid {})", pid.map_or("?".into(), |p| p.to_string()));
                 }
