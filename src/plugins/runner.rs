@@ -182,6 +182,9 @@ struct Background {
 #[derive(Default)]
 pub struct Scenarios {
     all: Mutex<BTreeMap<String, Background>>,
+    /// Checks made by foreground runs so far, (passed, failed): they print ✓ and ✗ among a
+    /// story's own, so its summary counts them too, also when the run then fails.
+    foreground_checks: Mutex<(u64, u64)>,
 }
 
 impl Scenarios {
@@ -282,6 +285,11 @@ impl Scenarios {
         }
     }
 
+    /// Checks made by `scenario run` in this shell so far: (passed, failed).
+    pub fn foreground_checks(&self) -> (u64, u64) {
+        *self.foreground_checks.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Every scenario started in this shell, running or not.
     pub fn status(&self) -> Vec<Snapshot> {
         self.all.lock().unwrap_or_else(|e| e.into_inner()).values().map(|b| b.stats.snapshot()).collect()
@@ -315,6 +323,15 @@ impl Scenarios {
             })
             .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
         let result = rx.await.map_err(|_| Error::internal("the scenario's thread died"))?;
+        {
+            let (passed, failed) = {
+                let i = stats.lock();
+                (i.passed, i.failed)
+            };
+            let mut fc = self.foreground_checks.lock().unwrap_or_else(|e| e.into_inner());
+            fc.0 += passed;
+            fc.1 += failed;
+        }
         let result = result.map_err(|e| Error::new(ErrorKind::Script, format!("scenario {name}: {e}")))?;
         stats.finish(result);
         let snap = stats.snapshot();

@@ -45,6 +45,7 @@ pub fn run_story(
         }
     };
     let style = ctx.style;
+    let scenarios = ctx.scenarios.clone();
     let (ctx_for_pause, handle_for_pause) = (ctx.clone(), handle.clone());
     let mut engine = build_engine(ctx, handle, interrupted.clone());
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
@@ -61,7 +62,10 @@ pub fn run_story(
     };
     let started = Instant::now();
     let outcome = engine.run_ast(&ast);
-    let (passed, failed) = (tally.passed.load(Ordering::Relaxed), tally.failed.load(Ordering::Relaxed));
+    // A scenario run in the foreground printed its own ✓ and ✗ among the story's.
+    let (scenario_passed, scenario_failed) = scenarios.foreground_checks();
+    let passed = tally.passed.load(Ordering::Relaxed) + scenario_passed;
+    let failed = tally.failed.load(Ordering::Relaxed) + scenario_failed;
     let elapsed = started.elapsed().as_secs_f64();
     match outcome {
         Err(e) => {
@@ -71,18 +75,27 @@ pub fn run_story(
                 other => other.to_string(),
             };
             eprintln!("{}", locate(path, &source, e.position(), &message));
-            eprintln!("story stopped after {elapsed:.1} s: {passed} checks passed, {failed} failed");
+            eprintln!("story stopped after {elapsed:.1} s: {} passed, {failed} failed", checks(passed));
             1
         }
         Ok(()) if failed > 0 => {
-            println!("\n✗ {failed} of {} checks failed ({elapsed:.1} s)", passed + failed);
+            println!("\n✗ {failed} of {} failed ({elapsed:.1} s)", checks(passed + failed));
             1
         }
+        Ok(()) if passed == 1 => {
+            println!("\n✓ the one check passed ({elapsed:.1} s)");
+            0
+        }
         Ok(()) => {
-            println!("\n✓ all {passed} checks passed ({elapsed:.1} s)");
+            println!("\n✓ all {} passed ({elapsed:.1} s)", checks(passed));
             0
         }
     }
+}
+
+/// `1 check`, `2 checks`.
+fn checks(n: u64) -> String {
+    format!("{n} check{}", if n == 1 { "" } else { "s" })
 }
 
 /// An engine for the interactive prompt: every command plus the presenter's helpers.
