@@ -82,6 +82,10 @@ pub fn run_story(
             println!("\n✗ {failed} of {} failed ({elapsed:.1} s)", checks(passed + failed));
             1
         }
+        Ok(()) if passed == 0 => {
+            println!("\n✓ finished, without checks ({elapsed:.1} s)");
+            0
+        }
         Ok(()) if passed == 1 => {
             println!("\n✓ the one check passed ({elapsed:.1} s)");
             0
