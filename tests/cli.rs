@@ -105,7 +105,11 @@ fn cluster_reset_wipes_the_data_and_a_running_shell_carries_on_with_the_fresh_cl
     assert_eq!(fresh.len(), 3);
     assert!(fresh.iter().all(|p| alive(*p) && !pids.contains(p)), "three new node processes");
     assert!(pids.iter().all(|p| !alive(*p)), "the old ones are gone");
-    assert_eq!(std::fs::read_to_string(home.path().join("cluster.toml")).unwrap(), file, "same addresses and certificates");
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("cluster.toml")).unwrap(),
+        file,
+        "same addresses and certificates"
+    );
 
     assert_eq!(ask("get a")["value"], serde_json::Value::Null, "the data is gone, seen from the running shell");
     let check = ask("chat check");

@@ -118,7 +118,8 @@ fn acked_messages_come_back_when_the_ack_is_removed() {
     assert!(without.len() < source.lines().count(), "the story acks its messages");
     let story = dir.path().join("no-ack.rhai");
     std::fs::write(&story, without.join("\n")).unwrap();
-    let out = Command::new(DSH).args(["run", "--no-pause", "--ephemeral", "--speed", "4"]).arg(&story).output().unwrap();
+    let out =
+        Command::new(DSH).args(["run", "--no-pause", "--ephemeral", "--speed", "4"]).arg(&story).output().unwrap();
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(1), "without acks the story fails: {text}\n{}", stderr(&out));
     assert!(text.contains("✗ acked messages never come back"), "the ack check is the one that fails: {text}");
@@ -137,7 +138,8 @@ fn run(opts) { check(false, "counts match: 100 produced, 99 delivered"); #{} }
     )
     .unwrap();
     let story = dir.path().join("story.rhai");
-    std::fs::write(&story, "check(true, \"before\");\nscenario::run(\"short\");\ncheck(true, \"never reached\");\n").unwrap();
+    std::fs::write(&story, "check(true, \"before\");\nscenario::run(\"short\");\ncheck(true, \"never reached\");\n")
+        .unwrap();
     let out = Command::new(DSH)
         .args(["run", "--no-pause", "--ephemeral"])
         .arg(&story)

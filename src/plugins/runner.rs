@@ -339,9 +339,10 @@ impl Scenarios {
             return Err(Error::new(
                 ErrorKind::Conflict,
                 format!(
-                    "scenario {name}: {} of {} checks failed: {}",
+                    "scenario {name}: {} of {} check{} failed: {}",
                     snap.checks_failed,
                     snap.checks_passed + snap.checks_failed,
+                    if snap.checks_passed + snap.checks_failed == 1 { "" } else { "s" },
                     snap.failures.join("; ")
                 ),
             ));

@@ -47,7 +47,8 @@ pub fn specs() -> Vec<Spec> {
         Spec {
             name: "chat check",
             params: &[],
-            summary: "per node: message count, last seq, gaps, identical to the leader (a node that does not answer is not)",
+            summary:
+                "per node: message count, last seq, gaps, identical to the leader (a node that does not answer is not)",
             example: "chat check",
             run: |ctx, a| Box::pin(check(ctx, a)),
         },
