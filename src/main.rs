@@ -140,6 +140,8 @@ enum ClusterCmd {
     Down,
     /// Processes and Raft state of the local cluster.
     Status,
+    /// Wipe the local cluster's data and start it fresh (same addresses and certificates).
+    Reset,
 }
 
 #[derive(Subcommand)]
@@ -289,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Mode::Cluster(ClusterCmd::Up { n, data })) => Ok(app::cluster_up(&session, n, data.as_deref())?),
         Some(Mode::Cluster(ClusterCmd::Down)) => Ok(app::cluster_down()?),
         Some(Mode::Cluster(ClusterCmd::Status)) => Ok(app::cluster_status(&session)?),
+        Some(Mode::Cluster(ClusterCmd::Reset)) => Ok(app::cluster_reset(&session)?),
         Some(Mode::Run { file, no_pause, seed, speed, notes }) => {
             Ok(app::story(&session, file, StoryOptions { no_pause, seed, speed, notes })?)
         }

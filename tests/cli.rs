@@ -92,6 +92,48 @@ fn first_use_starts_the_local_cluster_later_uses_reuse_it_and_down_stops_it() {
 }
 
 #[test]
+fn cluster_reset_wipes_the_data_and_a_running_shell_carries_on_with_the_fresh_cluster() {
+    use std::io::{BufRead, BufReader};
+    let home = Home::new();
+    let out = home.run(&["cluster", "reset"]);
+    assert!(out.status.success(), "a reset with no cluster yet starts one: {}", stderr(&out));
+    let out = home.run(&["-c", "put a 1; chat send hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (pids, file) = (home.pids(), std::fs::read_to_string(home.path().join("cluster.toml")).unwrap());
+
+    // Another terminal's shell, started before the reset, reading one command per line.
+    let mut shell = home.cmd().args(["--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    let mut output = BufReader::new(shell.stdout.take().unwrap()).lines();
+    let mut ask = |line: &str| -> serde_json::Value {
+        writeln!(input, "{line}").unwrap();
+        serde_json::from_str(&output.next().unwrap().unwrap()).unwrap()
+    };
+    assert_eq!(ask("get a")["value"], "1");
+
+    let out = home.run(&["cluster", "reset"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let fresh = home.pids();
+    assert_eq!(fresh.len(), 3);
+    assert!(fresh.iter().all(|p| alive(*p) && !pids.contains(p)), "three new node processes");
+    assert!(pids.iter().all(|p| !alive(*p)), "the old ones are gone");
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("cluster.toml")).unwrap(),
+        file,
+        "same addresses and certificates"
+    );
+
+    assert_eq!(ask("get a")["value"], serde_json::Value::Null, "the data is gone, seen from the running shell");
+    let check = ask("chat check");
+    assert!(check["nodes"].as_array().unwrap().iter().all(|n| n["count"] == 0), "the chat log is empty: {check}");
+    assert_eq!(ask("put b 2")["ok"], true, "the running shell writes to the fresh cluster");
+    drop(input);
+    assert!(shell.wait().unwrap().success());
+    let out = home.run(&["-c", "get b"]);
+    assert_eq!(stdout(&out).trim(), "2");
+}
+
+#[test]
 fn json_lines_have_the_spec_shapes() {
     let home = Home::new();
     let out = home.run(&["--json", "-c", "put a 1; get a; get missing"]);

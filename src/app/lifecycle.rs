@@ -1,5 +1,5 @@
-//! `dsh cluster up|down|status`: the local cluster's processes under `DSH_HOME`, started,
-//! stopped and shown. The data is kept across `down` and `up`.
+//! `dsh cluster up|down|status|reset`: the local cluster's processes under `DSH_HOME`, started,
+//! stopped, shown and wiped. The data is kept across `down` and `up`; only `reset` drops it.
 
 use super::session::{runtime, Session};
 use crate::cluster::{self, HomeLock, LocalCluster};
@@ -12,18 +12,35 @@ use std::time::Duration;
 /// Starts the local cluster (creating it with `n` nodes, data under `data` or `DSH_HOME`, if
 /// there is none) and waits for a leader.
 pub fn cluster_up(s: &Session, n: usize, data: Option<&Path>) -> Result<i32> {
+    start(s, n, data, false)
+}
+
+/// Wipes the local cluster's data and starts it fresh: same nodes, ports and certificates, so
+/// a shell already connected carries on with the empty cluster.
+pub fn cluster_reset(s: &Session) -> Result<i32> {
+    start(s, 3, None, true)
+}
+
+fn start(s: &Session, n: usize, data: Option<&Path>, reset: bool) -> Result<i32> {
     let home = cluster::home_dir();
     let lock = HomeLock::acquire(&home)?;
     let mut c = match LocalCluster::load(&home)? {
         Some(c) => c,
         None => LocalCluster::create(&home, n, data)?,
     };
-    c.start_missing(false)?;
+    if reset {
+        c.reset()?;
+    } else {
+        c.start_missing(false)?;
+    }
     let rt = runtime()?;
     let client = s.client(&rt, &c.file)?;
     let leader = rt.block_on(cluster::wait_ready(&client, c.size(), Duration::from_secs(30)))?;
     drop(lock);
     if !s.quiet {
+        if reset {
+            println!("wiped the data of {} nodes", c.size());
+        }
         for (id, pid) in c.processes() {
             println!("{id} up (pid {})", pid.map_or("?".into(), |p| p.to_string()));
         }

@@ -8,6 +8,6 @@ mod lifecycle;
 mod serve;
 mod session;
 
-pub use lifecycle::{cluster_down, cluster_status, cluster_up};
+pub use lifecycle::{cluster_down, cluster_reset, cluster_status, cluster_up};
 pub use serve::until_signal;
 pub use session::{lines, prompt, runtime, story, with_cluster, Session};
