@@ -7,7 +7,6 @@
 use dsh::client::Client;
 use dsh::cluster::{wait_ready, Ephemeral};
 use dsh::shell::{output::Style, Ctx, Local};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,13 +30,13 @@ fn main() -> anyhow::Result<()> {
     };
     rt.block_on(wait_ready(&client, 3, Duration::from_secs(30)))?;
     let local = Local { cluster: cluster.cluster.clone(), tied_to_parent: true };
-    let ctx = Arc::new(Ctx::new(client, Style::Plain, Some(local), false));
+    let ctx = Arc::new(Ctx::new(client, Style::Plain, Some(local), false, Arc::new(dsh::shell::NoScenarios)));
 
     // Rhai is synchronous: commands block on the runtime's handle, so the engine runs on a
     // plain thread, never on a tokio worker.
     let handle = rt.handle().clone();
     let result = std::thread::spawn(move || {
-        let engine = dsh::script::build_engine(ctx, handle, Arc::new(AtomicBool::new(false)));
+        let engine = dsh::script::build_engine(ctx, handle);
         engine.eval::<rhai::Dynamic>(SCRIPT).map(|v| v.to_string()).map_err(|e| e.to_string())
     })
     .join()

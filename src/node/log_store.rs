@@ -39,6 +39,8 @@ struct Inner {
     ahead: tmpsc::UnboundedSender<Ahead>,
     /// Entries that came ahead and are durable, published by the writer.
     held: Held,
+    /// The writer's thread, joined by `close`.
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -121,13 +123,23 @@ impl LogStore {
         let (tx, rx) = mpsc::channel();
         let held = Held::default();
         let writer = Writer::new(db.clone(), metrics, state.last_log_id, state.vote, held.clone());
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("raft-log-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| err(&e))?;
         let cache = Mutex::new(BTreeMap::new());
-        let inner = Inner { id, db, cache, state: Mutex::new(state), writer: tx, ahead, held };
+        let thread = Mutex::new(Some(thread));
+        let inner = Inner { id, db, cache, state: Mutex::new(state), writer: tx, ahead, held, thread };
         Ok(LogStore { inner: Arc::new(inner) })
+    }
+
+    /// Stops the writer once what is queued is written, and waits for it: after Raft has shut
+    /// down, so that nothing is appended after. Blocks; later writes fail.
+    pub fn close(&self) {
+        let _ = self.inner.writer.send(WriteOp::Stop);
+        if let Some(thread) = self.inner.thread.lock().unwrap().take() {
+            let _ = thread.join();
+        }
     }
 
     /// Persists entries the leader sent ahead of replication, if they extend this log exactly.

@@ -65,6 +65,8 @@ pub(super) enum WriteOp {
     Truncate(u64, Done),
     Purge(LogId, Done),
     Vote(Vote, Done),
+    /// Ends the writer once everything queued before it is written.
+    Stop,
 }
 
 pub(super) struct Writer {
@@ -147,6 +149,7 @@ impl Writer {
                     }
                     let _ = done.send(r.map_err(|e| e.to_string()));
                 }
+                WriteOp::Stop => return,
                 WriteOp::Vote(vote, done) => {
                     let r = commit(&self.db, |tx| {
                         tx.open_table(META)?.insert("vote", enc(&vote).as_slice())?;

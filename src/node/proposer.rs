@@ -13,7 +13,9 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{limits, LogCommand, NodeId, Op, Response};
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 
 /// Most operations in one entry.
 const MAX_BATCH: usize = 512;
@@ -26,6 +28,8 @@ const IN_FLIGHT: usize = 2;
 const QUEUE_OPS: usize = 8192;
 /// …and their bytes, at most.
 const QUEUE_BYTES: usize = 64 << 20;
+/// How long a stopping node waits for proposals already handed to Raft to come back.
+const DRAIN: Duration = Duration::from_secs(2);
 
 /// The outcome of one proposed operation.
 pub enum Proposed {
@@ -50,12 +54,13 @@ pub struct Proposer {
 }
 
 impl Proposer {
-    /// Starts the batching task; it ends when every `Proposer` handle is dropped. Values over
-    /// `max_value` bytes are refused.
-    pub fn start(raft: Raft, max_value: usize) -> Self {
+    /// Starts the batching task; it ends when `shutdown` fires (once the proposals it handed
+    /// to Raft have answered, or `DRAIN` has passed) or every `Proposer` handle is dropped.
+    /// Values over `max_value` bytes are refused.
+    pub fn start(raft: Raft, max_value: usize, shutdown: watch::Receiver<bool>) -> (Self, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE_OPS);
-        tokio::spawn(collect(raft, rx));
-        Proposer { tx, queue_bytes: Arc::new(Semaphore::new(QUEUE_BYTES)), max_value }
+        let task = tokio::spawn(collect(raft, rx, shutdown));
+        (Proposer { tx, queue_bytes: Arc::new(Semaphore::new(QUEUE_BYTES)), max_value }, task)
     }
 
     pub async fn propose(&self, op: Op) -> Proposed {
@@ -79,20 +84,24 @@ impl Proposer {
     }
 }
 
-async fn collect(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
+async fn collect(raft: Raft, mut rx: mpsc::Receiver<Pending>, mut shutdown: watch::Receiver<bool>) {
     let slots = Arc::new(Semaphore::new(IN_FLIGHT));
     // The operation that did not fit the previous entry starts the next one.
     let mut carried: Option<Pending> = None;
     loop {
         let first = match carried.take() {
             Some(p) => p,
-            None => match rx.recv().await {
-                Some(p) => p,
-                None => return,
+            None => tokio::select! {
+                p = rx.recv() => match p {
+                    Some(p) => p,
+                    None => break,
+                },
+                _ = shutdown.changed() => break,
             },
         };
-        let Ok(permit) = slots.clone().acquire_owned().await else {
-            return;
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = shutdown.changed() => break,
         };
         let batch = fill(first, &mut rx, &mut carried);
         let raft = raft.clone();
@@ -101,6 +110,9 @@ async fn collect(raft: Raft, mut rx: mpsc::Receiver<Pending>) {
             drop(permit);
         });
     }
+    // What is still queued is dropped (its callers hear "proposal dropped"); what Raft has
+    // gets its answer first, so that the caller learns the outcome rather than a doubt.
+    let _ = tokio::time::timeout(DRAIN, slots.acquire_many(IN_FLIGHT as u32)).await;
 }
 
 /// `first` and what is queued after it, up to the count and byte limits of one entry; the first

@@ -101,6 +101,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     );
     let watcher = tokio::spawn(events::watch_raft(raft.clone(), events.clone(), shutdown.clone()));
     let sender_ahead = tokio::spawn(super::ahead::run(raft.clone(), peers.clone(), ahead_rx, shutdown.clone()));
+    let (proposer, proposing) = Proposer::start(raft.clone(), opts.max_value, shutdown.clone());
     let svc = Arc::new(Service {
         id: opts.id,
         addr: addr.clone(),
@@ -108,7 +109,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         store,
         log,
         peers,
-        proposer: Proposer::start(raft.clone(), opts.max_value),
+        proposer,
         data_dir: opts.data.clone(),
         started,
         recovery,
@@ -124,7 +125,8 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     eprintln!("{name} serving on {addr}; recovered in {} ms", recovery.as_millis());
 
     let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == opts.id);
-    tokio::spawn(super::ticker::run(raft.clone(), svc.store.clone(), svc.proposer.clone(), shutdown.clone()));
+    let ticker =
+        tokio::spawn(super::ticker::run(raft.clone(), svc.store.clone(), svc.proposer.clone(), shutdown.clone()));
     let joiner = (!opts.join.is_empty() && !is_voter).then(|| {
         tokio::spawn(join_cluster(endpoint.clone(), opts.id, addr.clone(), opts.join.clone(), shutdown.clone()))
     });
@@ -147,7 +149,11 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     }
     let _ = watcher.await;
     let _ = sender_ahead.await;
+    let _ = ticker.await;
+    let _ = proposing.await;
     raft.shutdown().await.map_err(|e| Error::internal(format!("raft shutdown: {e}")))?;
+    let log = svc.log.clone();
+    let _ = tokio::task::spawn_blocking(move || log.close()).await;
     endpoint.close();
     Ok(())
 }

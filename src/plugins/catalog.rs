@@ -169,15 +169,15 @@ impl Plugin {
         Ok(opts)
     }
 
-    /// `rate=20 accounts=5`
-    pub fn params_line(&self) -> String {
-        self.params.iter().map(|(k, v)| format!("{k}={}", plain(v))).collect::<Vec<_>>().join(" ")
-    }
-}
-
-fn plain(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    /// What `scenario list` shows of it.
+    pub fn listed(&self) -> crate::shell::Listed {
+        crate::shell::Listed {
+            name: self.name.clone(),
+            about: self.about.clone(),
+            params: self.params.clone(),
+            path: self.path.clone(),
+            has_run: self.has_run,
+            has_tick: self.has_tick,
+        }
     }
 }

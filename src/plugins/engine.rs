@@ -5,52 +5,42 @@
 //! background nothing is printed (the presenter is typing): `say` only remembers its text.
 
 use super::runner::Stats;
+use crate::shell::stage::{Cue, Narrate, Print, Stage};
 use crate::shell::Ctx;
 use rhai::{Dynamic, Engine, INT};
-use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-/// `live`: print narration and checks as they happen (a foreground run on a text output).
-pub(super) fn plugin_engine(
-    ctx: Arc<Ctx>,
-    handle: tokio::runtime::Handle,
-    interrupted: Arc<AtomicBool>,
+/// A plugin's words: into its stats, and printed too when `live`.
+struct Recorded {
     stats: Arc<Stats>,
-    live: bool,
-) -> Engine {
-    let mut engine = crate::script::build_engine(ctx.clone(), handle.clone(), interrupted.clone());
-    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
-    crate::script::register_plugin_helpers(&mut engine, ctx, handle, interrupted, seed);
+    live: Option<Print>,
+}
 
-    let s = stats.clone();
-    engine.register_fn("check", move |ok: bool, what: &str| {
-        s.check(ok, what);
-        if live {
-            println!("  {} {what}", if ok { "✓" } else { "✗" });
+impl Narrate for Recorded {
+    fn cue(&self, cue: Cue, text: &str) {
+        match cue {
+            Cue::Check(ok) => self.stats.check(ok, text),
+            Cue::Say => self.stats.said(text.to_string()),
+            Cue::Step(_) | Cue::Note => {}
         }
-        ok
-    });
+        if let Some(p) = &self.live {
+            p.cue(cue, text);
+        }
+    }
+}
+
+/// `live`: print narration and checks as they happen (a foreground run on a text output).
+/// `ctx` is the plugin's own (see `Ctx::background`).
+pub(super) fn plugin_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, stats: Arc<Stats>, live: bool) -> Engine {
+    let live = live.then_some(Print { bold: false });
+    let ctx = Arc::new(ctx.on_stage(Stage::new(Arc::new(Recorded { stats: stats.clone(), live }))));
+    let mut engine = crate::script::build_engine(ctx.clone(), handle);
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64);
+    crate::script::register_helpers(&mut engine, &ctx, seed);
     let s = stats.clone();
     engine.register_fn("count", move |name: &str, n: INT| s.count(name, n));
     let s = stats.clone();
     engine.register_fn("count", move |name: &str| s.count(name, 1));
-    let s = stats.clone();
-    engine.register_fn("fail", move |what: Dynamic| s.error(what.to_string()));
-    let s = stats.clone();
-    engine.register_fn("say", move |text: Dynamic| {
-        if live {
-            println!("{text}");
-        }
-        s.said(text.to_string());
-    });
-    engine.register_fn("step", move |title: &str| {
-        if live {
-            println!("\n── {title} ──");
-        }
-    });
-    engine.register_fn("note", |_: &str| {});
-    if !live {
-        engine.register_fn("table", |_: rhai::Array| {});
-    }
+    engine.register_fn("fail", move |what: Dynamic| stats.error(what.to_string()));
     engine
 }

@@ -7,4 +7,4 @@ mod engine;
 mod runner;
 
 pub use catalog::{discover, find, plugin_dirs, Plugin};
-pub use runner::{Scenarios, Snapshot};
+pub use runner::Scenarios;

@@ -8,18 +8,19 @@
 //! invariant is not broken by stopping) and interrupts only a scenario that does not stop.
 //! This file owns the stats `scenario status` shows; it must not print anything itself.
 
-use super::catalog::{find, Plugin};
+use super::catalog::{discover, find, plugin_dirs, Plugin};
 use super::engine::plugin_engine;
 use crate::error::{Error, ErrorKind, Result};
-use crate::shell::Ctx;
+use crate::shell::stage::checks;
+use crate::shell::{Ctx, Interrupt, Listed, Snapshot};
+use futures::future::BoxFuture;
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope, AST};
-use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
 
 /// The window `ops_per_sec` is measured over.
 const RATE_WINDOW: Duration = Duration::from_secs(3);
@@ -48,32 +49,6 @@ struct Inner {
     ended: Option<Instant>,
     result: Value,
     said: Option<String>,
-}
-
-/// A scenario's stats at one moment: the rows of `scenario status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Snapshot {
-    pub name: String,
-    pub options: String,
-    pub running: bool,
-    pub uptime_ms: u64,
-    /// Ticks (or foreground runs) completed.
-    pub ops: u64,
-    /// Over the last few seconds.
-    pub ops_per_sec: f64,
-    pub errors: u64,
-    pub last_error: Option<String>,
-    pub counters: BTreeMap<String, i64>,
-    pub checks_passed: u64,
-    pub checks_failed: u64,
-    pub failures: Vec<String>,
-    /// Every invariant check held; `None` before the first check.
-    pub held: Option<bool>,
-    /// From asking the scenario to stop until its last tick ended.
-    pub stopped_in_ms: Option<u64>,
-    /// What `run` or `stop` returned.
-    pub result: Value,
-    pub last_said: Option<String>,
 }
 
 impl Stats {
@@ -172,9 +147,26 @@ impl Stats {
 
 struct Background {
     stats: Arc<Stats>,
-    stop: Arc<AtomicBool>,
-    interrupt: Arc<AtomicBool>,
+    /// Asks the scenario to stop between two ticks.
+    stop: CancellationToken,
+    /// Cuts its script short, mid-tick.
+    interrupt: Interrupt,
+    /// Cancelled by its thread as it ends.
+    finished: CancellationToken,
     thread: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Waits up to `d` for the thread to end; joins it if it did.
+    async fn ended_within(&mut self, d: Duration) -> bool {
+        if tokio::time::timeout(d, self.finished.cancelled()).await.is_err() {
+            return false;
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        true
+    }
 }
 
 /// The scenarios this shell has started, running or stopped (stopped ones stay for `status`
@@ -185,8 +177,41 @@ pub struct Scenarios {
 }
 
 impl Scenarios {
-    /// `scenario start NAME key=value…`: returns once the thread runs.
-    pub fn start(&self, ctx: &Ctx, name: &str, words: &[String]) -> Result<Snapshot> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Background>> {
+        self.all.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Takes the named scenarios' threads out (to wait on them without holding the lock).
+    fn take(&self, name: &str) -> Result<Vec<Background>> {
+        let mut all = self.lock();
+        if name != "all" && !all.contains_key(name) {
+            let names: Vec<&String> = all.keys().collect();
+            return Err(Error::usage(format!("scenario {name} was not started (started: {names:?})")));
+        }
+        Ok(all
+            .iter_mut()
+            .filter(|(n, _)| name == "all" || *n == name)
+            .map(|(_, b)| Background {
+                stats: b.stats.clone(),
+                stop: b.stop.clone(),
+                interrupt: b.interrupt.clone(),
+                finished: b.finished.clone(),
+                thread: b.thread.take(),
+            })
+            .collect())
+    }
+}
+
+impl crate::shell::Scenarios for Scenarios {
+    fn discover(&self) -> Vec<Listed> {
+        discover().into_values().map(|p| p.listed()).collect()
+    }
+
+    fn dirs(&self) -> Vec<std::path::PathBuf> {
+        plugin_dirs()
+    }
+
+    fn start(&self, ctx: &Ctx, name: &str, words: &[String]) -> Result<Snapshot> {
         let plugin = find(name)?;
         if !plugin.has_tick {
             return Err(Error::usage(format!(
@@ -194,21 +219,23 @@ impl Scenarios {
             )));
         }
         let opts = plugin.options(words)?;
-        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
+        let mut all = self.lock();
         if all.get(&plugin.name).is_some_and(|b| b.stats.lock().running) {
             return Err(Error::usage(format!("scenario {} is already running", plugin.name)));
         }
         let stats = Stats::new(&plugin.name, options_line(&opts), true);
-        let (stop, interrupt) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let bg_ctx = Arc::new(ctx.background());
+        let (stop, finished, interrupt) =
+            (CancellationToken::new(), CancellationToken::new(), bg_ctx.interrupt.clone());
         let handle = tokio::runtime::Handle::current();
-        let (s, st, int) = (stats.clone(), stop.clone(), interrupt.clone());
+        let (s, st, fin) = (stats.clone(), stop.clone(), finished.clone());
         let key = plugin.name.clone();
         let thread = std::thread::Builder::new()
             .name(format!("scenario-{}", plugin.name))
             .spawn(move || {
-                let engine = plugin_engine(bg_ctx, handle, int.clone(), s.clone(), false);
-                let result = drive(&engine, &plugin, opts, &s, &st, None);
+                let _finished = fin.drop_guard();
+                let engine = plugin_engine(bg_ctx, handle.clone(), s.clone(), false);
+                let result = drive(&engine, &handle, &plugin, opts, &s, &st, None);
                 s.finish(result.unwrap_or_else(|e| {
                     s.error(e);
                     Value::Null
@@ -216,120 +243,114 @@ impl Scenarios {
             })
             .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
         let snap = stats.snapshot();
-        all.insert(key, Background { stats, stop, interrupt, thread: Some(thread) });
+        all.insert(key, Background { stats, stop, interrupt, finished, thread: Some(thread) });
         Ok(snap)
     }
 
-    /// `scenario stop NAME|all`: asks between ticks, waits for `stop(state)` to finish; a
-    /// scenario still running after 3 s is interrupted.
-    pub async fn stop(&self, name: &str) -> Result<Vec<Snapshot>> {
-        type Target = (Arc<Stats>, Arc<AtomicBool>, Arc<AtomicBool>, Option<JoinHandle<()>>);
-        let targets: Vec<Target> = {
-            let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
-            if name != "all" && !all.contains_key(name) {
-                let names: Vec<&String> = all.keys().collect();
-                return Err(Error::usage(format!("scenario {name} was not started (started: {names:?})")));
+    /// Asks between ticks and waits for `stop(state)`; a scenario still running after 3 s is
+    /// interrupted.
+    fn stop<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Vec<Snapshot>>> {
+        Box::pin(async move {
+            let mut targets = self.take(name)?;
+            for b in &targets {
+                if b.thread.is_some() {
+                    b.stats.lock().stop_asked = Some(Instant::now());
+                    b.stop.cancel();
+                }
             }
-            all.iter_mut()
-                .filter(|(n, _)| name == "all" || *n == name)
-                .map(|(_, b)| (b.stats.clone(), b.stop.clone(), b.interrupt.clone(), b.thread.take()))
-                .collect()
-        };
-        for (stats, stop, _, thread) in &targets {
-            if thread.is_some() {
-                stats.lock().stop_asked = Some(Instant::now());
-                stop.store(true, Ordering::Relaxed);
-            }
-        }
-        let asked = Instant::now();
-        let mut out = Vec::new();
-        for (stats, _, interrupt, thread) in targets {
-            if let Some(thread) = thread {
-                while !thread.is_finished() {
-                    if asked.elapsed() > Duration::from_secs(3) {
-                        interrupt.store(true, Ordering::Relaxed);
+            let mut out = Vec::new();
+            for b in &mut targets {
+                if b.thread.is_some() && !b.ended_within(Duration::from_secs(3)).await {
+                    b.interrupt.fire();
+                    if !b.ended_within(Duration::from_secs(7)).await {
+                        return Err(Error::new(ErrorKind::Timeout, format!("scenario {} did not stop", b.stats.name)));
                     }
-                    if asked.elapsed() > Duration::from_secs(10) {
-                        return Err(Error::new(ErrorKind::Timeout, format!("scenario {} did not stop", stats.name)));
-                    }
-                    tokio::time::sleep(Duration::from_millis(10)).await;
                 }
-                let _ = thread.join();
+                out.push(b.stats.snapshot());
             }
-            out.push(stats.snapshot());
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
-    /// Ends every background scenario now (the shell is leaving): interrupts them mid-tick and
-    /// waits up to two seconds for their threads, so none outlives the runtime it blocks on.
-    pub fn halt(&self) {
-        let mut all = self.all.lock().unwrap_or_else(|e| e.into_inner());
-        for b in all.values() {
-            b.stop.store(true, Ordering::Relaxed);
-            b.interrupt.store(true, Ordering::Relaxed);
+    /// Interrupts every background scenario mid-tick and waits up to two seconds for their
+    /// threads, so none outlives the runtime it blocks on.
+    fn halt(&self) {
+        let Ok(mut all) = self.take("all") else { return };
+        for b in &all {
+            b.stop.cancel();
+            b.interrupt.fire();
         }
-        let deadline = Instant::now() + Duration::from_secs(2);
-        for b in all.values_mut() {
-            if let Some(t) = b.thread.take() {
-                while !t.is_finished() && Instant::now() < deadline {
-                    std::thread::sleep(Duration::from_millis(10));
+        let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_time().build() else { return };
+        rt.block_on(async {
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                for b in &mut all {
+                    b.ended_within(Duration::from_secs(2)).await;
                 }
-                if t.is_finished() {
-                    let _ = t.join();
-                }
-            }
-        }
-    }
-
-    /// Every scenario started in this shell, running or not.
-    pub fn status(&self) -> Vec<Snapshot> {
-        self.all.lock().unwrap_or_else(|e| e.into_inner()).values().map(|b| b.stats.snapshot()).collect()
-    }
-
-    /// `scenario run NAME key=value…` in the foreground; `live` prints the plugin's narration
-    /// and checks as they happen.
-    pub async fn run(&self, ctx: &Ctx, name: &str, words: &[String]) -> Result<Snapshot> {
-        let plugin = find(name)?;
-        let opts = plugin.options(words)?;
-        let stats = Stats::new(&plugin.name, options_line(&opts), true);
-        let interrupt = Arc::new(AtomicBool::new(false));
-        // Dropping the command (Ctrl-C at the prompt) interrupts the script.
-        struct OnDrop(Arc<AtomicBool>);
-        impl Drop for OnDrop {
-            fn drop(&mut self) {
-                self.0.store(true, Ordering::Relaxed);
-            }
-        }
-        let _guard = OnDrop(interrupt.clone());
-        let (bg_ctx, handle, live) = (Arc::new(ctx.background()), tokio::runtime::Handle::current(), ctx.live);
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let s = stats.clone();
-        std::thread::Builder::new()
-            .name(format!("scenario-run-{}", plugin.name))
-            .spawn(move || {
-                let engine = plugin_engine(bg_ctx, handle, interrupt.clone(), s.clone(), live);
-                let never = AtomicBool::new(false);
-                let deadline = Instant::now() + duration_opt(&opts);
-                let _ = tx.send(drive(&engine, &plugin, opts, &s, &never, Some(deadline)));
             })
-            .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
-        let result = rx.await.map_err(|_| Error::internal("the scenario's thread died"))?;
-        let result = result.map_err(|e| Error::new(ErrorKind::Script, format!("scenario {name}: {e}")))?;
-        stats.finish(result);
-        let snap = stats.snapshot();
-        if snap.checks_failed > 0 {
-            return Err(Error::new(
-                ErrorKind::Conflict,
-                format!(
-                    "scenario {name}: {} of {} checks failed: {}",
-                    snap.checks_failed,
-                    snap.checks_passed + snap.checks_failed,
-                    snap.failures.join("; ")
-                ),
-            ));
-        }
-        Ok(snap)
+            .await;
+        });
+    }
+
+    fn status(&self) -> Vec<Snapshot> {
+        self.lock().values().map(|b| b.stats.snapshot()).collect()
+    }
+
+    /// In the foreground; `ctx.live` prints the plugin's narration and checks as they happen,
+    /// and `ctx.interrupt` (Ctrl-C) cuts it short.
+    fn run<'a>(&'a self, ctx: &'a Ctx, name: &'a str, words: &'a [String]) -> BoxFuture<'a, Result<Snapshot>> {
+        Box::pin(async move {
+            let plugin = find(name)?;
+            let opts = plugin.options(words)?;
+            let stats = Stats::new(&plugin.name, options_line(&opts), true);
+            let mut bg = ctx.background();
+            bg.interrupt = ctx.interrupt.clone();
+            let interrupt = bg.interrupt.clone();
+            // Dropping the command (the prompt gave up waiting) interrupts the script.
+            struct OnDrop(Option<Interrupt>);
+            impl Drop for OnDrop {
+                fn drop(&mut self) {
+                    if let Some(i) = self.0.take() {
+                        i.fire();
+                    }
+                }
+            }
+            let mut guard = OnDrop(Some(interrupt));
+            let (bg_ctx, handle, live) = (Arc::new(bg), tokio::runtime::Handle::current(), ctx.live);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let s = stats.clone();
+            std::thread::Builder::new()
+                .name(format!("scenario-run-{}", plugin.name))
+                .spawn(move || {
+                    let engine = plugin_engine(bg_ctx, handle.clone(), s.clone(), live);
+                    let never = CancellationToken::new();
+                    let deadline = Instant::now() + duration_opt(&opts);
+                    let _ = tx.send(drive(&engine, &handle, &plugin, opts, &s, &never, Some(deadline)));
+                })
+                .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
+            let result = rx.await.map_err(|_| Error::internal("the scenario's thread died"))?;
+            guard.0 = None;
+            // Its ✓ and ✗ were printed among the story's, so they count in the story's summary.
+            let (passed, failed) = {
+                let i = stats.lock();
+                (i.passed, i.failed)
+            };
+            ctx.stage.count(passed, failed);
+            let result = result.map_err(|e| Error::new(ErrorKind::Script, format!("scenario {name}: {e}")))?;
+            stats.finish(result);
+            let snap = stats.snapshot();
+            if snap.checks_failed > 0 {
+                return Err(Error::new(
+                    ErrorKind::Conflict,
+                    format!(
+                        "scenario {name}: {} of {} failed: {}",
+                        snap.checks_failed,
+                        checks(snap.checks_passed + snap.checks_failed),
+                        snap.failures.join("; ")
+                    ),
+                ));
+            }
+            Ok(snap)
+        })
     }
 }
 
@@ -357,10 +378,11 @@ fn message(e: &EvalAltResult) -> String {
 /// until `stop` is set or the deadline passes, then stop. Returns what run or stop returned.
 fn drive(
     engine: &Engine,
+    handle: &tokio::runtime::Handle,
     plugin: &Plugin,
     opts: Map,
     stats: &Stats,
-    stop: &AtomicBool,
+    stop: &CancellationToken,
     deadline: Option<Instant>,
 ) -> std::result::Result<Value, String> {
     let source = std::fs::read_to_string(&plugin.path).map_err(|e| format!("{}: {e}", plugin.path.display()))?;
@@ -385,11 +407,16 @@ fn drive(
     }
     let rate = opts.get("rate").and_then(|r| r.as_float().ok().or_else(|| r.as_int().ok().map(|i| i as f64)));
     let interval = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
-    let over = || stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d);
+    let over = || stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d);
+    // Until `until`, the deadline or a stop, whichever comes first.
     let nap = |until: Instant| {
-        while !over() && Instant::now() < until {
-            std::thread::sleep(until.saturating_duration_since(Instant::now()).min(Duration::from_millis(20)));
-        }
+        let until = deadline.map_or(until, |d| d.min(until));
+        handle.block_on(async {
+            tokio::select! {
+                _ = tokio::time::sleep_until(until.into()) => {}
+                _ = stop.cancelled() => {}
+            }
+        })
     };
     let mut next = Instant::now();
     while !over() {

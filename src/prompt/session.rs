@@ -14,9 +14,12 @@ use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
 use rustyline::{CompletionType, Config, Editor, ExternalPrinter};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long a command may take to wind up after Ctrl-C (a `load` prints what it measured)
+/// before the prompt drops it.
+const WIND_UP: Duration = Duration::from_secs(1);
 
 struct Session {
     ctx: Arc<Ctx>,
@@ -25,7 +28,6 @@ struct Session {
     scope: Scope<'static>,
     /// Functions defined at the prompt so far.
     functions: AST,
-    interrupted: Arc<AtomicBool>,
     /// `events on`: the task printing events above the line being typed.
     live_events: Option<tokio::task::JoinHandle<()>>,
 }
@@ -57,10 +59,9 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
     let _ = std::fs::create_dir_all(home);
     let _ = rl.load_history(&history);
 
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let engine = prompt_engine(ctx.clone(), handle.clone(), interrupted.clone());
-    let mut s =
-        Session { ctx, handle, engine, scope: Scope::new(), functions: AST::empty(), interrupted, live_events: None };
+    ctx.interrupt.on_ctrl_c(&handle);
+    let engine = prompt_engine(ctx.clone(), handle.clone());
+    let mut s = Session { ctx, handle, engine, scope: Scope::new(), functions: AST::empty(), live_events: None };
     println!("dsh — type `help` for commands; other lines are Rhai. Ctrl-D leaves.");
     loop {
         let prompt = s.prompt(color);
@@ -155,13 +156,15 @@ impl Session {
 
     fn command(&self, line: &str) {
         let ctx = self.ctx.clone();
+        let token = ctx.interrupt.fresh();
         let outcome = self.handle.block_on(async {
             tokio::select! {
                 r = run_line(&ctx, line) => Some(r),
-                _ = tokio::signal::ctrl_c() => None,
+                _ = async { token.cancelled().await; tokio::time::sleep(WIND_UP).await } => None,
             }
         });
         match outcome {
+            Some(Err(_)) if token.is_cancelled() => eprintln!("^C cancelled"),
             Some(Ok(out)) => {
                 if !out.text.is_empty() {
                     println!("{}", out.text);
@@ -193,15 +196,8 @@ impl Session {
             }
         };
         let program = self.functions.merge(&ast);
-        self.interrupted.store(false, Ordering::Relaxed);
-        let flag = self.interrupted.clone();
-        let watcher = self.handle.spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                flag.store(true, Ordering::Relaxed);
-            }
-        });
+        self.ctx.interrupt.fresh();
         let result = self.engine.eval_ast_with_scope::<Dynamic>(&mut self.scope, &program);
-        watcher.abort();
         self.functions = program.clone_functions_only();
         match result {
             Ok(v) if v.is_unit() => {}

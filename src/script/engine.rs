@@ -6,15 +6,16 @@
 use super::convert::{to_dynamic, to_word};
 use crate::shell::commands;
 use crate::shell::spec::{Kind, Spec};
-use crate::shell::Ctx;
+use crate::shell::{Ctx, Interrupt};
 use rhai::{Dynamic, Engine, EvalAltResult, Map, Module, Scope};
 use std::any::TypeId;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-/// An engine with operation limits and every command registered against `ctx`.
-pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: Arc<AtomicBool>) -> Engine {
+/// An engine with operation limits and every command registered against `ctx`; the script
+/// stops when `ctx.interrupt` fires.
+pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle) -> Engine {
+    let interrupted = ctx.interrupt.clone();
     let mut engine = Engine::new();
     engine
         .set_max_operations(200_000_000)
@@ -24,7 +25,7 @@ pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, interrupted: 
         .set_max_array_size(1 << 20)
         .set_max_map_size(1 << 20);
     let flag = interrupted.clone();
-    engine.on_progress(move |_| flag.load(Ordering::Relaxed).then(|| Dynamic::from("interrupted")));
+    engine.on_progress(move |_| flag.fired().then(|| Dynamic::from("interrupted")));
     for spec in commands::all() {
         register(&mut engine, spec, ctx.clone(), handle.clone(), interrupted.clone());
     }
@@ -66,16 +67,11 @@ fn register_namespaces(engine: &mut Engine) {
 /// Runs a command until it finishes or Ctrl-C is pressed, whichever comes first.
 async fn interruptible<T>(
     run: impl std::future::Future<Output = crate::error::Result<T>>,
-    stop: &AtomicBool,
+    stop: &Interrupt,
 ) -> crate::error::Result<T> {
-    let watch = async {
-        while !stop.load(Ordering::Relaxed) {
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-    };
     tokio::select! {
         r = run => r,
-        _ = watch => Err(crate::error::Error::new(crate::error::ErrorKind::Script, "interrupted")),
+        _ = stop.wait() => Err(crate::error::Error::new(crate::error::ErrorKind::Script, "interrupted")),
     }
 }
 
@@ -84,7 +80,7 @@ fn register(
     spec: &'static Spec,
     ctx: Arc<Ctx>,
     handle: tokio::runtime::Handle,
-    interrupted: Arc<AtomicBool>,
+    interrupted: Interrupt,
 ) {
     let name = spec.name.replace(' ', "_");
     let total = spec.positionals().count();
@@ -148,7 +144,7 @@ fn call(
     spec: &'static Spec,
     ctx: &Ctx,
     handle: &tokio::runtime::Handle,
-    stop: &AtomicBool,
+    stop: &Interrupt,
     words: &[String],
 ) -> Result<Dynamic, Box<EvalAltResult>> {
     let fail =

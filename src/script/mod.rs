@@ -5,10 +5,11 @@
 
 mod convert;
 mod engine;
+mod present;
 mod story;
 mod table;
 
 pub use convert::{to_dynamic, to_json};
 pub use engine::build_engine;
-pub(crate) use story::register_plugin_helpers;
+pub use present::register as register_helpers;
 pub use story::{prompt_engine, run_story, StoryOptions};

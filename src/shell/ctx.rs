@@ -2,6 +2,8 @@
 //! output is shown.
 
 use super::output::Style;
+use super::stage::{Print, Silent, Stage};
+use super::{Interrupt, Scenarios};
 use crate::client::{Cache, Client};
 use crate::cluster::LocalCluster;
 use crate::error::Result;
@@ -19,7 +21,11 @@ pub struct Ctx {
     /// This shell's coherent cache (`cache get`).
     pub cache: Cache,
     /// Scenarios started from this shell (`scenario start`), shared with every `background()`.
-    pub scenarios: Arc<crate::plugins::Scenarios>,
+    pub scenarios: Arc<dyn Scenarios>,
+    /// Ctrl-C for what runs in the foreground of this context.
+    pub interrupt: Interrupt,
+    /// Where `say`, `step`, `note` and checks go, and how a talk is paced.
+    pub stage: Arc<Stage>,
 }
 
 /// The local cluster's processes, for the fault commands.
@@ -31,20 +37,43 @@ pub struct Local {
 }
 
 impl Ctx {
-    pub fn new(client: Arc<Client>, style: Style, local: Option<Local>, live: bool) -> Self {
-        Ctx { cache: Cache::new(client.clone()), client, style, local, live, scenarios: Arc::default() }
+    pub fn new(
+        client: Arc<Client>,
+        style: Style,
+        local: Option<Local>,
+        live: bool,
+        scenarios: Arc<dyn Scenarios>,
+    ) -> Self {
+        let cache = Cache::new(client.clone());
+        let stage = match live {
+            true => Stage::new(Arc::new(Print { bold: style == Style::Terminal })),
+            false => Stage::new(Arc::new(Silent)),
+        };
+        Ctx { cache, client, style, local, live, scenarios, interrupt: Interrupt::default(), stage: Arc::new(stage) }
     }
 
     /// A context for a script on another thread (a scenario): the same client, processes and
-    /// scenarios, its own cache, and nothing printed live.
+    /// scenarios, its own cache and interrupt (Ctrl-C at the prompt does not reach it), and
+    /// nothing printed live.
     pub fn background(&self) -> Ctx {
+        let mut ctx = self.on_stage(Stage::new(Arc::new(Silent)));
+        ctx.live = false;
+        ctx.interrupt = Interrupt::default();
+        ctx
+    }
+
+    /// The same context (cluster, processes, scenarios, Ctrl-C) on another stage: a story's
+    /// pacing and tally, or a plugin's stats.
+    pub fn on_stage(&self, stage: Stage) -> Ctx {
         Ctx {
             cache: Cache::new(self.client.clone()),
             client: self.client.clone(),
             style: self.style,
             local: self.local.clone(),
-            live: false,
+            live: self.live,
             scenarios: self.scenarios.clone(),
+            interrupt: self.interrupt.clone(),
+            stage: Arc::new(stage),
         }
     }
 

@@ -5,11 +5,16 @@ mod batch;
 pub mod commands;
 mod ctx;
 pub mod fit;
+mod interrupt;
 pub mod line;
 pub mod output;
 pub mod records;
+mod scenarios;
 pub mod spec;
+pub mod stage;
 
 pub use batch::{exit_status, run_line, run_lines};
 pub use commands::events::{annotate as annotate_event, line as event_line};
 pub use ctx::{Ctx, Local};
+pub use interrupt::Interrupt;
+pub use scenarios::{Listed, NoScenarios, Scenarios, Snapshot};

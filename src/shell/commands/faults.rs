@@ -26,13 +26,6 @@ pub fn specs() -> Vec<Spec> {
             run: |ctx, a| Box::pin(act(ctx, a, "restart", ProcessAction::Restart, "restarted")),
         },
         Spec {
-            name: "pause",
-            params: NODE,
-            summary: "freeze a node with SIGSTOP: alive but silent",
-            example: "pause n2",
-            run: |ctx, a| Box::pin(act(ctx, a, "pause", ProcessAction::Pause, "paused")),
-        },
-        Spec {
             name: "resume",
             params: NODE,
             summary: "let a paused node run again (SIGCONT)",
@@ -42,7 +35,7 @@ pub fn specs() -> Vec<Spec> {
     ]
 }
 
-async fn act(ctx: &Ctx, a: &Args, cmd: &str, action: ProcessAction, done: &str) -> Result<Output> {
+pub(super) async fn act(ctx: &Ctx, a: &Args, cmd: &str, action: ProcessAction, done: &str) -> Result<Output> {
     let id = parse_node(a.req("node")?)?;
     let info = ctx.process(id, action).await?;
     let name = node_name(id);

@@ -1,9 +1,12 @@
-//! Presenting and the shell itself: say, sleep, help, history, exit.
+//! Presenting and the shell itself: say, step, note, pause, sleep (each speaking through the
+//! context's `Stage`, the one definition stories and plugins use too), help, history, exit.
 
 use crate::error::{Error, Result};
+use crate::proto::ProcessAction;
 use crate::shell::output::Output;
 use crate::shell::spec::{parse_duration, Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
+use std::io::{BufRead, Write};
 
 pub fn specs() -> Vec<Spec> {
     vec![
@@ -12,18 +15,60 @@ pub fn specs() -> Vec<Spec> {
             params: &[Param { name: "text", kind: Rest, help: "what to say" }],
             summary: "print a line of narration",
             example: "say Now we crash the leader.",
-            run: |_, a| Box::pin(async move { Ok(Output::new("say").text(a.get("text").unwrap_or("").to_string())) }),
+            run: |ctx, a| {
+                Box::pin(async move {
+                    ctx.stage.say(a.get("text").unwrap_or(""));
+                    Ok(Output::new("say"))
+                })
+            },
+        },
+        Spec {
+            name: "step",
+            params: &[Param { name: "title", kind: Rest, help: "the step's title" }],
+            summary: "a numbered heading: the next step of the talk",
+            example: "step Crash the leader",
+            run: |ctx, a| {
+                Box::pin(async move {
+                    let n = ctx.stage.step(a.get("title").unwrap_or(""));
+                    Ok(Output::new("step").field("step", n).returns(n))
+                })
+            },
+        },
+        Spec {
+            name: "note",
+            params: &[Param { name: "text", kind: Rest, help: "the note" }],
+            summary: "a speaker note, shown only with --notes",
+            example: "note Mention that the followers keep serving reads.",
+            run: |ctx, a| {
+                Box::pin(async move {
+                    ctx.stage.note(a.get("text").unwrap_or(""));
+                    Ok(Output::new("note"))
+                })
+            },
+        },
+        Spec {
+            name: "pause",
+            params: &[Param {
+                name: "node",
+                kind: Rest,
+                help: "a node to freeze with SIGSTOP; anything else is shown while waiting for Enter",
+            }],
+            summary: "`pause n2` freezes a node (alive but silent); `pause [TEXT]` waits for Enter",
+            example: "pause n2",
+            run: |ctx, a| Box::pin(pause(ctx, a)),
         },
         Spec {
             name: "sleep",
             params: &[Param { name: "duration", kind: Pos, help: "how long: 500ms, 10s, 2m" }],
             summary: "wait; Ctrl-C cuts it short",
             example: "sleep 2s",
-            run: |_, a| {
+            run: |ctx, a| {
                 Box::pin(async move {
-                    let d = parse_duration(a.req("duration")?)?;
-                    tokio::time::sleep(d).await;
-                    Ok(Output::new("sleep").field("ms", d.as_millis() as u64).text(""))
+                    let d = parse_duration(a.req("duration")?)?.div_f64(ctx.stage.speed);
+                    if !ctx.interrupt.sleep(d).await {
+                        return Err(interrupted());
+                    }
+                    Ok(Output::new("sleep").field("ms", d.as_millis() as u64))
                 })
             },
         },
@@ -49,6 +94,30 @@ pub fn specs() -> Vec<Spec> {
             run: |_, _| Box::pin(async { Ok(Output::new("exit")) }),
         },
     ]
+}
+
+fn interrupted() -> Error {
+    Error::new(crate::error::ErrorKind::Script, "interrupted")
+}
+
+/// `pause n2` is the fault; `pause [TEXT]` waits for Enter where the stage pauses (a person at
+/// a terminal), and Ctrl-C there stops what is running.
+async fn pause(ctx: &Ctx, a: &Args) -> Result<Output> {
+    let what = a.get("node").unwrap_or("");
+    if what.starts_with(['n', 'N']) && crate::proto::parse_node(what).is_ok() {
+        return super::faults::act(ctx, a, "pause", ProcessAction::Pause, "paused").await;
+    }
+    if ctx.stage.pauses {
+        print!("{} ⏎ ", if what.is_empty() { "…" } else { what });
+        let _ = std::io::stdout().flush();
+        // The read cannot be cancelled; on Ctrl-C it is left to finish with the next line.
+        let enter = tokio::task::spawn_blocking(|| std::io::stdin().lock().read_line(&mut String::new()));
+        tokio::select! {
+            _ = enter => {}
+            _ = ctx.interrupt.wait() => return Err(interrupted()),
+        }
+    }
+    Ok(Output::new("pause"))
 }
 
 async fn help(_: &Ctx, a: &Args) -> Result<Output> {

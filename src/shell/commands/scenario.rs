@@ -3,11 +3,10 @@
 //! shows.
 
 use crate::error::Result;
-use crate::plugins::{self, Snapshot};
 use crate::shell::fit::{self, Column};
 use crate::shell::output::{human_ms, table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
-use crate::shell::Ctx;
+use crate::shell::{Ctx, Snapshot};
 use serde_json::{json, Value};
 
 pub fn specs() -> Vec<Spec> {
@@ -59,10 +58,10 @@ fn words(a: &Args) -> Vec<String> {
 }
 
 async fn list(ctx: &Ctx, _: &Args) -> Result<Output> {
-    let all = plugins::discover();
+    let all = ctx.scenarios.discover();
     let mut rows = Vec::new();
     let mut items = Vec::new();
-    for p in all.values() {
+    for p in &all {
         let params: serde_json::Map<String, Value> = p.params.iter().cloned().collect();
         let modes = match (p.has_run, p.has_tick) {
             (true, true) => "run, start",
@@ -74,7 +73,7 @@ async fn list(ctx: &Ctx, _: &Args) -> Result<Output> {
             "path": p.path.display().to_string()}));
         rows.push(vec![p.name.clone(), p.about.clone(), p.params_line(), modes.to_string()]);
     }
-    let dirs: Vec<String> = plugins::plugin_dirs().iter().map(|d| d.display().to_string()).collect();
+    let dirs: Vec<String> = ctx.scenarios.dirs().iter().map(|d| d.display().to_string()).collect();
     let text = if rows.is_empty() {
         format!("no scenarios (looked in: {})", dirs.join(", "))
     } else {

@@ -1,0 +1,115 @@
+//! Where a presenter's words go and how a talk is paced. `say`, `step`, `note`, `pause`,
+//! `sleep` and Rhai's `check` are defined once (`commands/present.rs`, `script::present`) and
+//! all speak through the `Stage` of their `Ctx`: at the prompt and in a story it prints (and a
+//! story counts checks), in a background scenario it records into the scenario's stats. It owns
+//! the step counter and the tally of checks; it must not know what a story or a plugin is.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// What is being said.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cue {
+    Say,
+    /// A numbered heading.
+    Step(u64),
+    /// A speaker note (only said when notes are shown).
+    Note,
+    /// A check and whether it held.
+    Check(bool),
+}
+
+/// Receives what the presenter's helpers say.
+pub trait Narrate: Send + Sync {
+    fn cue(&self, cue: Cue, text: &str);
+}
+
+/// Prints to stdout: bold steps on a terminal, plain otherwise.
+pub struct Print {
+    pub bold: bool,
+}
+
+impl Narrate for Print {
+    fn cue(&self, cue: Cue, text: &str) {
+        match cue {
+            Cue::Say => println!("{text}"),
+            Cue::Step(n) if self.bold => println!("\n\x1b[1m── {n}. {title} ──\x1b[0m", title = text),
+            Cue::Step(n) => println!("\n── {n}. {text} ──"),
+            Cue::Note => println!("  [note] {text}"),
+            Cue::Check(ok) => println!("  {} {text}", if ok { "✓" } else { "✗" }),
+        }
+    }
+}
+
+/// Says nothing (JSON output, a quiet shell).
+pub struct Silent;
+
+impl Narrate for Silent {
+    fn cue(&self, _: Cue, _: &str) {}
+}
+
+pub struct Stage {
+    /// Sleeps are divided by this.
+    pub speed: f64,
+    /// `pause` waits for Enter (a person at a terminal, not `--no-pause`).
+    pub pauses: bool,
+    /// Speaker notes are shown.
+    pub notes: bool,
+    sink: Arc<dyn Narrate>,
+    steps: AtomicU64,
+    passed: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Stage {
+    pub fn new(sink: Arc<dyn Narrate>) -> Self {
+        Stage {
+            speed: 1.0,
+            pauses: false,
+            notes: false,
+            sink,
+            steps: AtomicU64::new(0),
+            passed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+        }
+    }
+
+    pub fn say(&self, text: &str) {
+        self.sink.cue(Cue::Say, text);
+    }
+
+    pub fn step(&self, title: &str) -> u64 {
+        let n = self.steps.fetch_add(1, Ordering::Relaxed) + 1;
+        self.sink.cue(Cue::Step(n), title);
+        n
+    }
+
+    pub fn note(&self, text: &str) {
+        if self.notes {
+            self.sink.cue(Cue::Note, text);
+        }
+    }
+
+    pub fn check(&self, ok: bool, what: &str) -> bool {
+        let count = if ok { &self.passed } else { &self.failed };
+        count.fetch_add(1, Ordering::Relaxed);
+        self.sink.cue(Cue::Check(ok), what);
+        ok
+    }
+
+    /// Checks made and shown elsewhere (a scenario run in the foreground) join the tally.
+    pub fn count(&self, passed: u64, failed: u64) {
+        self.passed.fetch_add(passed, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+    }
+
+    /// Checks (passed, failed) so far.
+    pub fn tally(&self) -> (u64, u64) {
+        (self.passed.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// `1 check`, `3 checks`.
+pub fn checks(n: u64) -> String {
+    format!("{n} check{}", if n == 1 { "" } else { "s" })
+}
