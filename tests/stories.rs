@@ -149,9 +149,9 @@ fn run(opts) { check(false, "counts match: 100 produced, 99 delivered"); #{} }
     assert_eq!(out.status.code(), Some(1), "{}\n{}", stdout(&out), stderr(&out));
     assert!(stdout(&out).contains("✗ counts match"), "the scenario's check is shown: {}", stdout(&out));
     assert!(
-        stderr(&out).contains(": 1 check passed, 1 failed"),
+        stdout(&out).contains(": 1 check passed, 1 failed"),
         "the summary counts the scenario's failed check: {}",
-        stderr(&out)
+        stdout(&out)
     );
 }
 
