@@ -1,8 +1,10 @@
 //! dsh: a shell for showing distributed systems to people. See ARCHITECTURE.md for the layers.
 
+pub mod app;
 pub mod client;
 pub mod cluster;
 pub mod error;
+pub mod live;
 pub mod load;
 pub mod net;
 pub mod node;

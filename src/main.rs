@@ -1,13 +1,12 @@
 //! The `dsh` binary: parses the command line and hands each mode to the library.
 
 use clap::{Args, Parser, Subcommand};
-use dsh::client::{Client, ClusterFile};
-use dsh::cluster::{self, Ephemeral, HomeLock, LocalCluster};
+use dsh::app;
 use dsh::load::{failover, Etcd, FailoverTarget};
 use dsh::net::{self, Identity};
 use dsh::proto::parse_node;
-use dsh::script::{run_story, StoryOptions};
-use dsh::shell::{self, output::Style, Ctx, Local};
+use dsh::script::StoryOptions;
+use dsh::shell;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -141,6 +140,8 @@ enum ClusterCmd {
     Down,
     /// Processes and Raft state of the local cluster.
     Status,
+    /// Wipe the local cluster's data and start it fresh (same addresses and certificates).
+    Reset,
 }
 
 #[derive(Subcommand)]
@@ -215,27 +216,6 @@ fn init_tracing(cli: &Cli) {
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
 }
 
-/// Runs a node or a supervisor until SIGTERM or Ctrl-C. One thread: a node's work per request
-/// is small and every hop between tasks on different threads costs a cross-CPU wakeup; fsyncs
-/// run on the log's own thread.
-fn until_signal<F, Fut>(serve: F) -> anyhow::Result<()>
-where
-    F: FnOnce(tokio::sync::watch::Receiver<bool>) -> Fut,
-    Fut: std::future::Future<Output = dsh::Result<()>>,
-{
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(async {
-        let (tx, rx) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! { _ = term.recv() => {}, _ = tokio::signal::ctrl_c() => {} }
-            let _ = tx.send(true);
-            Ok::<_, std::io::Error>(())
-        });
-        serve(rx).await
-    })?;
-    Ok(())
-}
-
 /// This process's own arguments without `--supervisor ADDR`: how the supervisor starts its node.
 fn unsupervised_args() -> Vec<std::ffi::OsString> {
     let mut out = Vec::new();
@@ -250,26 +230,22 @@ fn unsupervised_args() -> Vec<std::ffi::OsString> {
     out
 }
 
-/// The client's runtime: one worker thread, which the prompt, scripts and background scenarios
-/// reach through its handle from their own threads. Without the LIFO slot, a task that writes a
-/// request no longer makes the QUIC connection driver run (and send) straight after it, so the
-/// requests of many tasks woken together leave in shared datagrams.
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.worker_threads(1).enable_all();
-    #[cfg(tokio_unstable)]
-    builder.disable_lifo_slot();
-    Ok(builder.build()?)
-}
-
 fn run(cli: Cli) -> anyhow::Result<i32> {
+    let g = &cli.global;
+    let session = app::Session {
+        cluster: g.cluster.clone(),
+        ephemeral: g.ephemeral,
+        json: g.json,
+        quiet: g.quiet,
+        timeout: g.timeout,
+    };
     match cli.mode {
         Some(Mode::Node { id, data, listen, join, bootstrap, certs, advertise, supervisor, max_value }) => {
             let id = parse_node(&id)?;
             let certs = certs.unwrap_or_else(|| data.parent().unwrap_or(&data).join("certs"));
             if let Some(admin) = supervisor {
                 let opts = dsh::cluster::SupervisorOptions { id, listen: admin, certs, node_args: unsupervised_args() };
-                return until_signal(|rx| dsh::cluster::supervise(opts, rx)).map(|_| 0);
+                return Ok(app::until_signal(|rx| dsh::cluster::supervise(opts, rx)).map(|_| 0)?);
             }
             let bootstrap = bootstrap
                 .iter()
@@ -281,11 +257,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 })
                 .collect::<dsh::Result<Vec<_>>>()?;
             let opts = dsh::node::NodeOptions { id, data, listen, advertise, join, bootstrap, certs, max_value };
-            until_signal(|rx| dsh::node::run(opts, rx)).map(|_| 0)
+            Ok(app::until_signal(|rx| dsh::node::run(opts, rx)).map(|_| 0)?)
         }
         Some(Mode::Cert(cmd)) => cert(cmd),
         Some(Mode::Bench(BenchCmd::Failover { etcd, etcd_pids })) => {
-            let json = cli.global.json;
+            let json = session.json;
             let report = move |r: dsh::load::FailoverResult| {
                 let ms = r.failover.as_secs_f64() * 1000.0;
                 if json {
@@ -301,42 +277,31 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             };
             if etcd.is_empty() {
-                with_cluster(&cli.global, move |ctx, handle| {
+                Ok(app::with_cluster(&session, move |ctx, handle| {
                     report(handle.block_on(failover(FailoverTarget::Dsh(ctx.client.clone())))?);
                     Ok(0)
-                })
+                })?)
             } else {
                 // etcd alone: no dsh cluster is needed or started.
                 let target = FailoverTarget::Etcd(Arc::new(Etcd::new(etcd)?), etcd_pids);
-                report(runtime()?.block_on(failover(target))?);
+                report(app::runtime()?.block_on(failover(target))?);
                 Ok(0)
             }
         }
-        Some(Mode::Cluster(cmd)) => cluster_cmd(cmd, &cli.global),
+        Some(Mode::Cluster(ClusterCmd::Up { n, data })) => Ok(app::cluster_up(&session, n, data.as_deref())?),
+        Some(Mode::Cluster(ClusterCmd::Down)) => Ok(app::cluster_down()?),
+        Some(Mode::Cluster(ClusterCmd::Status)) => Ok(app::cluster_status(&session)?),
+        Some(Mode::Cluster(ClusterCmd::Reset)) => Ok(app::cluster_reset(&session)?),
         Some(Mode::Run { file, no_pause, seed, speed, notes }) => {
-            if speed <= 0.0 {
-                anyhow::bail!(dsh::Error::usage("--speed must be above 0"));
-            }
-            let opts = StoryOptions { no_pause, seed, speed, notes };
-            with_cluster(&cli.global, |ctx, handle| {
-                ctx.interrupt.on_ctrl_c(&handle);
-                let h = handle.clone();
-                let story = std::thread::spawn(move || run_story(&file, opts, ctx, h));
-                Ok(story.join().unwrap_or(1))
-            })
+            Ok(app::story(&session, file, StoryOptions { no_pause, seed, speed, notes })?)
         }
         Some(Mode::Shell(words)) => {
             // The words were split by the caller's shell already: quote each so that the
             // command line splits back into exactly them.
             let line = words.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect::<Vec<_>>().join(" ");
-            let json = cli.global.json;
-            with_cluster(&cli.global, move |ctx, handle| {
-                Ok(handle.block_on(shell::run_lines(&ctx, std::iter::once(line), json, false)))
-            })
+            Ok(app::lines(&session, std::iter::once(line), false)?)
         }
         None => {
-            let json = cli.global.json;
-            let keep_going = cli.keep_going;
             // Piped lines run as they arrive, so another program can converse with dsh.
             let lines: Box<dyn Iterator<Item = String> + Send> = match cli.commands {
                 Some(c) => Box::new(std::iter::once(c)),
@@ -347,130 +312,10 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                 })),
                 None => {
                     let color = !cli.global.no_color && std::env::var_os("NO_COLOR").is_none();
-                    return with_cluster(&cli.global, move |ctx, handle| {
-                        Ok(dsh::prompt::run_prompt(ctx, handle, &cluster::home_dir(), color))
-                    });
+                    return Ok(app::prompt(&session, color)?);
                 }
             };
-            with_cluster(&cli.global, move |ctx, handle| {
-                Ok(handle.block_on(shell::run_lines(&ctx, lines, json, keep_going)))
-            })
-        }
-    }
-}
-
-/// Connects to the cluster the flags name (starting the local one if needed) and runs `f` with
-/// a command context. Node processes of an ephemeral cluster are stopped before returning.
-fn with_cluster(
-    g: &Global,
-    f: impl FnOnce(Arc<Ctx>, tokio::runtime::Handle) -> anyhow::Result<i32>,
-) -> anyhow::Result<i32> {
-    // Processes are spawned here, on the main thread, so an ephemeral cluster's nodes (tied
-    // to the thread that spawned them) live exactly as long as this process.
-    let (file, local, ephemeral, lock): (ClusterFile, Option<Local>, Option<Ephemeral>, Option<HomeLock>) =
-        if let Some(path) = &g.cluster {
-            (ClusterFile::load(path)?, None, None, None)
-        } else if g.ephemeral {
-            let e = Ephemeral::start(3)?;
-            let local = Local { cluster: e.cluster.clone(), tied_to_parent: true };
-            (e.cluster.file.clone(), Some(local), Some(e), None)
-        } else {
-            let (c, lock) = cluster::ensure_running(&cluster::home_dir())?;
-            (c.file.clone(), Some(Local { cluster: c, tied_to_parent: false }), None, lock)
-        };
-    let voters = local.as_ref().map_or(0, |l| l.cluster.size());
-    let rt = runtime()?;
-    let client = client(&rt, &file, g)?;
-    if ephemeral.is_some() || lock.is_some() {
-        rt.block_on(cluster::wait_ready(&client, voters, Duration::from_secs(30)))?;
-    }
-    drop(lock);
-    let ctx =
-        Arc::new(Ctx::new(client, style(g), local, !g.json && !g.quiet, Arc::new(dsh::plugins::Scenarios::default())));
-    let code = f(ctx.clone(), rt.handle().clone());
-    ctx.scenarios.halt();
-    rt.shutdown_timeout(Duration::from_millis(200));
-    drop(ephemeral);
-    code
-}
-
-/// Tables on a terminal; plain text when piped or with --json.
-fn style(g: &Global) -> Style {
-    if g.json || !std::io::stdout().is_terminal() {
-        Style::Plain
-    } else {
-        Style::Terminal
-    }
-}
-
-/// A client for `file`, bound to `rt` (its endpoint needs a runtime to exist in).
-fn client(rt: &tokio::runtime::Runtime, file: &ClusterFile, g: &Global) -> anyhow::Result<Arc<Client>> {
-    let _enter = rt.enter();
-    Ok(Arc::new(Client::new(file, g.timeout)?))
-}
-
-fn cluster_cmd(cmd: ClusterCmd, g: &Global) -> anyhow::Result<i32> {
-    let home = cluster::home_dir();
-    match cmd {
-        ClusterCmd::Up { n, data } => {
-            let lock = HomeLock::acquire(&home)?;
-            let mut c = match LocalCluster::load(&home)? {
-                Some(c) => c,
-                None => LocalCluster::create(&home, n, data.as_deref())?,
-            };
-            c.start_missing(false)?;
-            let rt = runtime()?;
-            let client = client(&rt, &c.file, g)?;
-            let leader = rt.block_on(cluster::wait_ready(&client, c.size(), Duration::from_secs(30)))?;
-            drop(lock);
-            if !g.quiet {
-                for (id, pid) in c.processes() {
-                    println!("{id} up (pid {})", pid.map_or("?".into(), |p| p.to_string()));
-                }
-                println!("leader: n{leader}; home: {}", home.display());
-            }
-            Ok(0)
-        }
-        ClusterCmd::Down => {
-            let _lock = HomeLock::acquire(&home)?;
-            match LocalCluster::load(&home)? {
-                None => println!("no local cluster under {}", home.display()),
-                Some(c) => {
-                    let stopped = c.stop_all();
-                    if stopped.is_empty() {
-                        println!("no node was running");
-                    }
-                    for (id, pid) in stopped {
-                        println!("stopped {id} (pid {pid})");
-                    }
-                }
-            }
-            Ok(0)
-        }
-        ClusterCmd::Status => {
-            let Some(c) = LocalCluster::load(&home)? else {
-                println!("no local cluster under {}", home.display());
-                return Ok(0);
-            };
-            for (id, pid) in c.processes() {
-                match pid {
-                    Some(p) => println!("{id} running (pid {p})"),
-                    None => println!("{id} not running"),
-                }
-            }
-            if c.processes().iter().all(|(_, p)| p.is_none()) {
-                return Ok(0);
-            }
-            let rt = runtime()?;
-            let client = client(&rt, &c.file, g)?;
-            let ctx = Ctx::new(
-                client,
-                style(g),
-                Some(Local { cluster: c, tied_to_parent: false }),
-                false,
-                Arc::new(shell::NoScenarios),
-            );
-            Ok(rt.block_on(shell::run_lines(&ctx, ["status".to_string()], g.json, false)))
+            Ok(app::lines(&session, lines, cli.keep_going)?)
         }
     }
 }

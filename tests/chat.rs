@@ -1,5 +1,6 @@
 //! Chat in total order against real node processes: concurrent senders through different nodes
-//! while the leader is killed, and a full restart of every node.
+//! while the leader is killed, and a full restart of every node; `chat check` vouches only for
+//! the nodes whose history it compared.
 
 mod common;
 
@@ -197,4 +198,31 @@ fn a_follower_behind_a_purged_log_gets_the_chat_through_a_snapshot() {
         let Response::ChatSent { seq, duplicate, .. } = r.value else { panic!() };
         assert_eq!((seq, duplicate), (1, true));
     });
+}
+
+#[test]
+fn chat_check_does_not_count_a_node_it_could_not_read_as_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let story = dir.path().join("down.rhai");
+    std::fs::write(
+        &story,
+        r#"
+wait("healthy");
+chat::send("hello", #{ "as": "alice" });
+let down = status().filter(|n| n.role == "follower")[0].id;
+crash(down);
+let c = chat::check();
+let gone = c.nodes.filter(|n| n.id == down);
+check(c.nodes.len() == 3 && gone.len() == 1, "the node that is down is listed");
+check(!gone[0].identical && gone[0].count == (), "and not counted as identical: its copy was not read");
+check(!c.identical, "so chat check does not say every node is identical");
+check(c.nodes.filter(|n| n.id != down).all(|n| n.identical && n.count >= 1), "the two that answered are");
+restart(down);
+wait("caught-up", #{ timeout: "20s" });
+check(chat::check().identical, "once it is back and caught up, all three are");
+"#,
+    )
+    .unwrap();
+    let out = std::process::Command::new(DSH).args(["run", "--no-pause", "--ephemeral"]).arg(&story).output().unwrap();
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
 }

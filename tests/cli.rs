@@ -74,9 +74,63 @@ fn first_use_starts_the_local_cluster_later_uses_reuse_it_and_down_stops_it() {
     assert_eq!(stdout(&out).trim(), "1");
     assert_eq!(home.pids(), pids, "the same three node processes serve the second call");
 
+    // `dsh COMMAND ARGS…` as redis-cli and etcdctl take them; words keep their spaces.
+    let out = home.run(&["put", "a", "two words"]);
+    assert!(out.status.success(), "dsh put: {}", stderr(&out));
+    assert!(stdout(&out).contains("OK revision="), "{}", stdout(&out));
+    assert_eq!(stdout(&home.run(&["get", "a"])).trim(), "two words");
+    let out = home.run(&["status"]);
+    assert!(out.status.success(), "dsh status: {}", stderr(&out));
+    assert!(stdout(&out).contains("leader"), "{}", stdout(&out));
+    let out = home.run(&["stauts"]);
+    assert_eq!(out.status.code(), Some(2), "an unknown command is a usage error");
+    assert!(stderr(&out).contains("did you mean `status`"), "{}", stderr(&out));
+
     let out = home.run(&["cluster", "down"]);
     assert!(out.status.success());
     assert!(pids.iter().all(|p| !alive(*p)), "no node process left behind");
+}
+
+#[test]
+fn cluster_reset_wipes_the_data_and_a_running_shell_carries_on_with_the_fresh_cluster() {
+    use std::io::{BufRead, BufReader};
+    let home = Home::new();
+    let out = home.run(&["cluster", "reset"]);
+    assert!(out.status.success(), "a reset with no cluster yet starts one: {}", stderr(&out));
+    let out = home.run(&["-c", "put a 1; chat send hello"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let (pids, file) = (home.pids(), std::fs::read_to_string(home.path().join("cluster.toml")).unwrap());
+
+    // Another terminal's shell, started before the reset, reading one command per line.
+    let mut shell = home.cmd().args(["--json"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut input = shell.stdin.take().unwrap();
+    let mut output = BufReader::new(shell.stdout.take().unwrap()).lines();
+    let mut ask = |line: &str| -> serde_json::Value {
+        writeln!(input, "{line}").unwrap();
+        serde_json::from_str(&output.next().unwrap().unwrap()).unwrap()
+    };
+    assert_eq!(ask("get a")["value"], "1");
+
+    let out = home.run(&["cluster", "reset"]);
+    assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
+    let fresh = home.pids();
+    assert_eq!(fresh.len(), 3);
+    assert!(fresh.iter().all(|p| alive(*p) && !pids.contains(p)), "three new node processes");
+    assert!(pids.iter().all(|p| !alive(*p)), "the old ones are gone");
+    assert_eq!(
+        std::fs::read_to_string(home.path().join("cluster.toml")).unwrap(),
+        file,
+        "same addresses and certificates"
+    );
+
+    assert_eq!(ask("get a")["value"], serde_json::Value::Null, "the data is gone, seen from the running shell");
+    let check = ask("chat check");
+    assert!(check["nodes"].as_array().unwrap().iter().all(|n| n["count"] == 0), "the chat log is empty: {check}");
+    assert_eq!(ask("put b 2")["ok"], true, "the running shell writes to the fresh cluster");
+    drop(input);
+    assert!(shell.wait().unwrap().success());
+    let out = home.run(&["-c", "get b"]);
+    assert_eq!(stdout(&out).trim(), "2");
 }
 
 #[test]
@@ -128,7 +182,7 @@ fn piped_lines_stop_at_the_first_failure_unless_keep_going() {
     let home = Home::new();
     let input = "put a 1\n# a comment\n\nget a\nbogus\nget a\n";
     let out = home.piped(&[], input);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "an unknown command is a usage error (SPEC §2)");
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "two results, nothing after the failure: {text}");
@@ -137,6 +191,6 @@ fn piped_lines_stop_at_the_first_failure_unless_keep_going() {
     assert!(stderr(&out).contains("bogus"), "the error names the bad word: {}", stderr(&out));
 
     let out = home.piped(&["--keep-going"], input);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert_eq!(stdout(&out).lines().filter(|l| *l == "1").count(), 2, "both gets ran: {}", stdout(&out));
 }

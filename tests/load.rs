@@ -146,8 +146,20 @@ fn ladder_prints_four_rows() {
     let out = c.dsh(&["-c", "ladder --concurrency 64"]);
     assert!(out.status.success(), "{}\n{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
-    let counts: Vec<&str> = text.lines().skip(1).filter_map(|l| l.split_whitespace().next()).collect();
-    assert_eq!(counts, ["10", "100", "1000", "10000"], "{text}");
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
+    assert_eq!(header.join(" "), "count ops ops/s errors p50 ms p95 ms p99 ms p99.9 ms max ms", "{text}");
+    let rows: Vec<Vec<f64>> =
+        lines.map(|l| l.split_whitespace().map(|c| c.parse().unwrap_or(f64::NAN)).collect()).collect();
+    assert_eq!(rows.len(), 4, "{text}");
+    // The rungs are constants; what each row measured is not: every operation of the rung was
+    // acknowledged, none failed, and the latencies are real and in order.
+    for (row, rung) in rows.iter().zip([10.0, 100.0, 1000.0, 10000.0]) {
+        let [count, ops, rate, errors, p50, p95, p99, p999, max] = row[..] else { panic!("nine columns: {text}") };
+        assert_eq!((count, ops, errors), (rung, rung, 0.0), "the {rung} rung did {rung} operations: {text}");
+        assert!(rate > 0.0 && p50 > 0.0, "{text}");
+        assert!(p50 <= p95 && p95 <= p99 && p99 <= p999 && p999 <= max, "{text}");
+    }
 }
 
 #[test]

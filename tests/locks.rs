@@ -238,3 +238,28 @@ fn leases_never_overlap_and_tokens_only_increase_through_a_leader_kill_and_a_par
         }
     }
 }
+
+/// README: `--queue` joins the line and returns at once, with or without `--wait`; the queued
+/// owner gets the lock when the holder releases it.
+#[test]
+fn queue_joins_the_line_without_wait_and_is_granted_on_release() {
+    let c = TestCluster::start(3, 21420);
+    runtime().block_on(async { wait_leader(&c.client(), 3).await });
+    let json = |args: &str| -> serde_json::Value {
+        let mut all = vec!["--json", "-c"];
+        all.push(args);
+        let out = c.dsh(&all);
+        assert!(out.status.success(), "{args}: {}{}", stdout(&out), stderr(&out));
+        serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap()
+    };
+    let held = json("lock acquire q1 --as alice --ttl 30s");
+    assert!(held["token"].as_u64().is_some(), "{held}");
+    let started = Instant::now();
+    let queued = json("lock acquire q1 --as bob --queue");
+    assert!(started.elapsed() < Duration::from_secs(3), "--queue returns at once");
+    assert_eq!(queued["queued"], true, "{queued}");
+    assert_eq!(queued["position"], 1, "{queued}");
+    json("lock release q1 --as alice");
+    let granted = json("lock acquire q1 --as bob");
+    assert!(granted["token"].as_u64() > held["token"].as_u64(), "bob holds it next: {granted}");
+}

@@ -9,6 +9,7 @@
 //! copy current (see `node::repair`); a plan built from a stale survey can leave keys alone but
 //! never roll one back.
 
+use super::calls::unexpected;
 use super::{Client, Target};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::merkle::{differing, leaf_of, range_name, Hash};
@@ -226,10 +227,6 @@ async fn leaf_keys(client: &Client, node: NodeId, leaves: &[usize]) -> Result<Ke
         Response::LeafKeys { revision, keys } => Ok(KeysAt::new(revision, keys)),
         other => Err(unexpected(other)),
     }
-}
-
-fn unexpected(r: Response) -> Error {
-    Error::internal(format!("unexpected reply {r:?}"))
 }
 
 async fn merkle(client: &Client, id: NodeId, leader: Option<NodeId>) -> Result<Option<(Vec<Hash>, u64)>> {

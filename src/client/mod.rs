@@ -3,12 +3,14 @@
 //! reports which node served each request. It sees nodes only through `proto` and `net`.
 
 mod cache;
+mod calls;
 mod config;
 mod conn;
 pub mod entropy;
 mod events;
 
 pub use cache::{Cache, CacheEntry, CacheRead, CacheStats, Mesi};
+pub use calls::{unexpected, Acquired, Deleted};
 pub use config::{ClusterFile, NodeEntry};
 pub use conn::{Client, Served, Target};
 pub use events::{recent as recent_events, EventFeed};

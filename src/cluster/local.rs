@@ -243,6 +243,25 @@ impl LocalCluster {
         running.into_iter().map(|(id, pid, _)| (id, pid)).collect()
     }
 
+    /// Stops every node, deletes each node's data directory (log, state, snapshot, `node.log`)
+    /// and starts the nodes again, empty: a fresh cluster on the same addresses and
+    /// certificates, so every dsh that knew the old one (another terminal's prompt) reaches the
+    /// new one without being told. Call with the home lock held; wait with `wait_ready`.
+    pub fn reset(&mut self) -> Result<Vec<Child>> {
+        // stop_all returns once every node has exited (SIGKILL after its grace period), so no
+        // process still writes into what is deleted next.
+        self.stop_all();
+        for node in &self.nodes {
+            match std::fs::remove_dir_all(&node.data) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(Error::internal(format!("wipe {}: {e}", node.data.display())));
+                }
+                _ => {}
+            }
+        }
+        self.start_missing(false)
+    }
+
     pub fn size(&self) -> usize {
         self.nodes.len()
     }

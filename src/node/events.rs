@@ -70,6 +70,8 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
     let mut rx = raft.metrics();
     let mut prev = rx.borrow().clone();
     let mut followers: BTreeMap<NodeId, Follower> = BTreeMap::new();
+    // This node's last log index when it last became leader.
+    let mut took_office: Option<u64> = None;
     loop {
         // The tick notices a follower that stalls while nothing else changes.
         tokio::select! {
@@ -97,6 +99,7 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
         }
         if m.state == ServerState::Leader && prev.state != ServerState::Leader {
             followers.clear();
+            took_office = m.last_log_index;
         }
         if m.snapshot != prev.snapshot {
             if let Some(s) = m.snapshot {
@@ -105,8 +108,13 @@ pub async fn watch_raft(raft: Raft, events: std::sync::Arc<Events>, mut shutdown
         }
         if let Some(repl) = &m.replication {
             let last = m.last_log_index.unwrap_or(0);
+            // A new leader knows nothing of what a follower holds until it answers. Counting
+            // that as nothing would call every current follower far behind after each
+            // election; it is taken as holding what the leader held when it took office, so
+            // only what it fails to acknowledge since then (a dead node's silence) counts.
+            let took_office = took_office.unwrap_or(last);
             for (&id, matched) in repl.iter().filter(|(&id, _)| id != m.id) {
-                let matched = matched.map_or(0, |l| l.index);
+                let matched = matched.map_or(took_office, |l| l.index);
                 followers.entry(id).or_default().observe(id, matched, last.saturating_sub(matched), &events);
             }
         }
@@ -137,14 +145,23 @@ impl Follower {
         let stalled = self.waiting_since.is_some_and(|t| now - t >= BEHIND_FOR);
         if !self.behind && (lag >= FAR_BEHIND || stalled) {
             self.behind = true;
-            events.push("behind", format!("{} is {lag} entries behind", node_name(id)));
+            events.push("behind", format!("{} is {} behind", node_name(id), entries(lag)));
         }
         self.most = if self.behind { self.most.max(lag) } else { 0 };
         // A few entries in flight is keeping up.
         if self.behind && lag <= 2 && !stalled {
             self.behind = false;
             events
-                .push("caught-up", format!("{} caught up (it was up to {} entries behind)", node_name(id), self.most));
+                .push("caught-up", format!("{} caught up (it was up to {} behind)", node_name(id), entries(self.most)));
         }
+    }
+}
+
+/// `1 entry`, `12 entries`.
+fn entries(n: u64) -> String {
+    if n == 1 {
+        "1 entry".into()
+    } else {
+        format!("{n} entries")
     }
 }

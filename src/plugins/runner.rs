@@ -11,6 +11,7 @@
 use super::catalog::{discover, find, plugin_dirs, Plugin};
 use super::engine::plugin_engine;
 use crate::error::{Error, ErrorKind, Result};
+use crate::shell::stage::checks;
 use crate::shell::{Ctx, Interrupt, Listed, Snapshot};
 use futures::future::BoxFuture;
 use rhai::{CallFnOptions, Dynamic, Engine, EvalAltResult, Map, Scope, AST};
@@ -328,6 +329,12 @@ impl crate::shell::Scenarios for Scenarios {
                 .map_err(|e| Error::internal(format!("cannot start a thread: {e}")))?;
             let result = rx.await.map_err(|_| Error::internal("the scenario's thread died"))?;
             guard.0 = None;
+            // Its ✓ and ✗ were printed among the story's, so they count in the story's summary.
+            let (passed, failed) = {
+                let i = stats.lock();
+                (i.passed, i.failed)
+            };
+            ctx.stage.count(passed, failed);
             let result = result.map_err(|e| Error::new(ErrorKind::Script, format!("scenario {name}: {e}")))?;
             stats.finish(result);
             let snap = stats.snapshot();
@@ -335,9 +342,9 @@ impl crate::shell::Scenarios for Scenarios {
                 return Err(Error::new(
                     ErrorKind::Conflict,
                     format!(
-                        "scenario {name}: {} of {} checks failed: {}",
+                        "scenario {name}: {} of {} failed: {}",
                         snap.checks_failed,
-                        snap.checks_passed + snap.checks_failed,
+                        checks(snap.checks_passed + snap.checks_failed),
                         snap.failures.join("; ")
                     ),
                 ));

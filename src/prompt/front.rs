@@ -52,7 +52,9 @@ impl Front for PromptFront {
         let task = self.handle.spawn(async move {
             let mut feed = EventFeed::start(ctx.client.clone(), false);
             while let Some(e) = feed.next().await {
-                let line = event_line(&annotate_event(&ctx, e).await);
+                // A whole line: while a command runs the editor writes it as it is, with no
+                // line end of its own.
+                let line = format!("{}\n", event_line(&annotate_event(&ctx, e).await));
                 if printer.lock().unwrap_or_else(|e| e.into_inner()).print(line).is_err() {
                     return;
                 }

@@ -7,6 +7,7 @@ mod convert;
 mod engine;
 mod present;
 mod story;
+mod table;
 
 pub use convert::{to_dynamic, to_json};
 pub use engine::build_engine;

@@ -3,22 +3,15 @@
 //! rest; all of them speak through the context's `Stage`, so a story, the prompt and a plugin
 //! share one definition and differ only in where the words go.
 
-use crate::shell::output::{ordered_columns, table};
 use crate::shell::Ctx;
-use rhai::{Array, Dynamic, Map};
+use rhai::{Array, Dynamic};
 use std::sync::{Arc, Mutex};
 
 /// Registers the helpers against `ctx`; `seed` makes `rand_int` and `rand_choice` replay.
 pub fn register(engine: &mut rhai::Engine, ctx: &Arc<Ctx>, seed: u64) {
     let c = ctx.clone();
     engine.register_fn("check", move |ok: bool, what: &str| c.stage.check(ok, what));
-    let c = ctx.clone();
-    engine.register_fn("table", move |rows: Array| c.stage.say(&table_of(&c, &rows, None)));
-    let c = ctx.clone();
-    engine.register_fn("table", move |rows: Array, columns: Array| {
-        let columns: Vec<String> = columns.iter().map(|c| c.to_string()).collect();
-        c.stage.say(&table_of(&c, &rows, Some(columns)))
-    });
+    super::table::register(engine, ctx);
     let rng = Arc::new(Mutex::new(SplitMix(seed)));
     let r = rng.clone();
     engine.register_fn("rand_int", move |lo: rhai::INT, hi: rhai::INT| {
@@ -33,43 +26,6 @@ pub fn register(engine: &mut rhai::Engine, ctx: &Arc<Ctx>, seed: u64) {
         items[i].clone()
     });
     engine.register_fn("now_ms", || crate::proto::wall_ms() as rhai::INT);
-}
-
-/// Rows of maps as a table: in the order `columns` names, else identifying columns first.
-fn table_of(ctx: &Ctx, rows: &Array, columns: Option<Vec<String>>) -> String {
-    let columns = columns.unwrap_or_else(|| {
-        let mut keys: Vec<String> = Vec::new();
-        for row in rows {
-            if let Some(m) = row.read_lock::<Map>() {
-                for k in m.keys() {
-                    if !keys.iter().any(|c| c == k.as_str()) {
-                        keys.push(k.to_string());
-                    }
-                }
-            }
-        }
-        ordered_columns(keys)
-    });
-    let cells = rows
-        .iter()
-        .map(|row| match row.read_lock::<Map>() {
-            Some(m) => columns.iter().map(|c| m.get(c.as_str()).map_or(String::new(), cell)).collect(),
-            None => vec![row.to_string()],
-        })
-        .collect();
-    let header: Vec<&str> = columns.iter().map(String::as_str).collect();
-    table(ctx.style, &header, cells)
-}
-
-/// A cell: strings bare, arrays as `a, b`, the unit as empty.
-fn cell(v: &Dynamic) -> String {
-    if v.is_unit() {
-        String::new()
-    } else if let Some(a) = v.read_lock::<Array>() {
-        a.iter().map(cell).collect::<Vec<_>>().join(", ")
-    } else {
-        v.to_string()
-    }
 }
 
 /// A small seeded generator: stories must replay the same with the same `--seed`.

@@ -67,6 +67,14 @@ pub fn run_story(path: &Path, opts: StoryOptions, ctx: Arc<Ctx>, handle: tokio::
             println!("\n✗ {failed} of {} failed ({elapsed:.1} s)", checks(passed + failed));
             1
         }
+        Ok(()) if passed == 0 => {
+            println!("\n✓ finished, without checks ({elapsed:.1} s)");
+            0
+        }
+        Ok(()) if passed == 1 => {
+            println!("\n✓ the one check passed ({elapsed:.1} s)");
+            0
+        }
         Ok(()) => {
             println!("\n✓ all {} passed ({elapsed:.1} s)", checks(passed));
             0

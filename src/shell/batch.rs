@@ -72,11 +72,12 @@ fn report(line: &str, e: &Error, json: bool) {
     }
 }
 
-/// A failed line is a failed command (1), unless the cluster could not be reached at all (3).
+/// A failed line is a failed command (1), a usage error (2: an unknown command, a bad flag), or
+/// a cluster that could not be reached at all (3).
 pub fn exit_status(e: &Error) -> i32 {
-    if e.kind == ErrorKind::Unreachable {
-        3
-    } else {
-        1
+    match e.kind {
+        ErrorKind::Usage => 2,
+        ErrorKind::Unreachable => 3,
+        _ => 1,
     }
 }

@@ -60,17 +60,12 @@ impl Ctx {
     /// scenarios, its own cache and interrupt (Ctrl-C at the prompt does not reach it), and
     /// nothing printed live.
     pub fn background(&self) -> Ctx {
-        Ctx {
-            cache: Cache::new(self.client.clone()),
-            client: self.client.clone(),
-            style: self.style,
-            local: self.local.clone(),
-            live: false,
-            scenarios: self.scenarios.clone(),
-            interrupt: Interrupt::default(),
-            stage: Arc::new(Stage::new(Arc::new(Silent))),
-            front: OnceLock::new(),
-        }
+        let mut ctx = self.on_stage(Stage::new(Arc::new(Silent)));
+        ctx.live = false;
+        ctx.interrupt = Interrupt::default();
+        // A background script has no prompt to clear or leave.
+        ctx.front = OnceLock::new();
+        ctx
     }
 
     /// The same context (cluster, processes, scenarios, Ctrl-C) on another stage: a story's

@@ -4,10 +4,12 @@
 mod batch;
 pub mod commands;
 mod ctx;
+pub mod fit;
 mod front;
 mod interrupt;
 pub mod line;
 pub mod output;
+pub mod records;
 mod scenarios;
 pub mod spec;
 pub mod stage;

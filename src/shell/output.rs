@@ -2,7 +2,6 @@
 //! line for programs (SPEC §3 shapes), and Rhai values for scripts (see `script`).
 
 use crate::error::Error;
-use comfy_table::{presets, ContentArrangement, Table};
 use serde_json::{Map, Value};
 
 /// A command's result: named fields (the JSON shape) plus how to say it to a person.
@@ -91,21 +90,10 @@ pub enum Style {
     Plain,
 }
 
+/// A table with columns in order of importance: on a narrow terminal the last ones go first
+/// (see `fit`).
 pub fn table(style: Style, header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut t = Table::new();
-    match style {
-        Style::Terminal => {
-            t.load_preset(presets::UTF8_FULL_CONDENSED).set_content_arrangement(ContentArrangement::Dynamic);
-        }
-        Style::Plain => {
-            t.load_preset(presets::NOTHING);
-        }
-    }
-    t.set_header(header.iter().copied());
-    for r in rows {
-        t.add_row(r);
-    }
-    t.lines().map(|l| l.trim_end().to_string()).collect::<Vec<_>>().join("\n")
+    super::fit::render(style, &super::fit::by_position(header), rows)
 }
 
 /// `14:03:07.215` in local time.
@@ -136,13 +124,4 @@ pub fn human_bytes(b: u64) -> String {
         1024..=1_048_575 => format!("{:.1} KiB", b as f64 / 1024.0),
         _ => format!("{:.1} MiB", b as f64 / 1_048_576.0),
     }
-}
-
-/// Column names in showing order: identifying ones first (`id`, `node`, `name`, `key`…), then
-/// the rest as given.
-pub fn ordered_columns(mut names: Vec<String>) -> Vec<String> {
-    const FIRST: &[&str] = &["id", "node", "name", "key", "queue", "lock"];
-    let rank = |n: &String| FIRST.iter().position(|f| f == n).unwrap_or(FIRST.len());
-    names.sort_by_key(rank);
-    names
 }

@@ -97,6 +97,12 @@ impl Stage {
         ok
     }
 
+    /// Checks made and shown elsewhere (a scenario run in the foreground) join the tally.
+    pub fn count(&self, passed: u64, failed: u64) {
+        self.passed.fetch_add(passed, Ordering::Relaxed);
+        self.failed.fetch_add(failed, Ordering::Relaxed);
+    }
+
     /// Checks (passed, failed) so far.
     pub fn tally(&self) -> (u64, u64) {
         (self.passed.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed))

@@ -1,7 +1,7 @@
 //! Chat: totally ordered messages through the Raft log, each node's applied history, following
 //! it live, and comparing every node's history with the leader's.
 
-use super::keys::unexpected;
+use crate::client::unexpected;
 use crate::client::Target;
 use crate::error::{Error, Result};
 use crate::proto::{node_name, ChatDigest, ChatMessage, NodeId, Request, Response};
@@ -47,7 +47,8 @@ pub fn specs() -> Vec<Spec> {
         Spec {
             name: "chat check",
             params: &[],
-            summary: "per live node: message count, last seq, gaps, identical to the leader",
+            summary:
+                "per node: message count, last seq, gaps, identical to the leader (a node that does not answer is not)",
             example: "chat check",
             run: |ctx, a| Box::pin(check(ctx, a)),
         },
@@ -209,8 +210,14 @@ async fn check(ctx: &Ctx, _: &Args) -> Result<Output> {
         reference.ok_or_else(|| Error::unreachable(format!("leader {} did not answer", node_name(leader))))?;
     let mut nodes = Vec::new();
     let mut rows = Vec::new();
-    for (id, d) in live.iter().zip(&digests) {
-        let Ok(d) = d else { continue };
+    for (id, _) in &all {
+        // A node whose copy could not be read was not compared: it is listed, and not identical.
+        let Some(d) = live.iter().position(|l| l == id).and_then(|i| digests[i].as_ref().ok()) else {
+            nodes.push(json!({"id": node_name(*id), "count": null, "last_seq": null, "gaps": null,
+                "identical": false, "hash": null}));
+            rows.push([node_name(*id), "-".into(), "-".into(), "-".into(), "no answer".into(), "-".into()].to_vec());
+            continue;
+        };
         let identical = d == reference;
         nodes.push(json!({"id": node_name(*id), "count": d.count, "last_seq": d.last_seq, "gaps": d.gaps,
             "identical": identical, "hash": d.hash}));

@@ -2,7 +2,8 @@
 
 use crate::error::{Error, Result};
 use crate::proto::{node_name, NodeStatus};
-use crate::shell::output::{human_bytes, human_ms, table, Output};
+use crate::shell::fit::{self, Column};
+use crate::shell::output::{human_bytes, human_ms, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::{json, Value};
@@ -106,13 +107,26 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
             }
         });
     }
-    let header = [
-        "node", "address", "state", "role", "term", "leader", "last log", "commit", "applied", "keys", "disk",
-        "uptime", "recovery",
+    // What a presenter points at stays longest on a narrow terminal: who leads and what each
+    // node has committed; the address and timings go first.
+    let columns = [
+        Column::new("node", 0),
+        Column::new("address", 7),
+        Column::new("state", 1),
+        Column::new("role", 1),
+        Column::new("term", 2),
+        Column::new("leader", 2),
+        Column::new("last log", 5),
+        Column::new("commit", 3),
+        Column::new("applied", 3),
+        Column::new("keys", 4),
+        Column::new("disk", 5),
+        Column::new("uptime", 6),
+        Column::new("recovery", 6),
     ];
     Ok(Output::new("status")
         .field("nodes", Value::Array(nodes.clone()))
-        .text(table(ctx.style, &header, rows))
+        .text(fit::render(ctx.style, &columns, rows))
         .returns(Value::Array(nodes)))
 }
 

@@ -46,7 +46,7 @@ async fn corrupt(ctx: &Ctx, a: &Args) -> Result<Output> {
     let node = parse_node(a.req("node")?)?;
     let key = a.req("key")?;
     let r = ctx.client.call(Target::Node(node), Request::Corrupt { key: key.into() }).await?;
-    let Response::Damaged { value } = r.value else { return Err(super::keys::unexpected(r.value)) };
+    let Response::Damaged { value } = r.value else { return Err(crate::client::unexpected(r.value)) };
     Ok(Output::new("corrupt")
         .field("node", node_name(node))
         .field("key", key)

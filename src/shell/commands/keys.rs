@@ -1,8 +1,8 @@
 //! Keys: put, get, del, scan, cas.
 
-use crate::client::Target;
+use crate::client::{Deleted, Target};
 use crate::error::{Error, Result};
-use crate::proto::{node_name, Request, Response, Versioned};
+use crate::proto::{node_name, Versioned};
 use crate::shell::output::{table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
@@ -75,11 +75,8 @@ fn target(a: &Args, flag: &str) -> Result<Target> {
 
 async fn put(ctx: &Ctx, a: &Args) -> Result<Output> {
     let (key, value) = (a.req("key")?, a.req("value")?);
-    let req = Request::Put { key: key.into(), value: value.into() };
-    let r = ctx.client.call(target(a, "via")?, req).await?;
-    let Response::Written { revision } = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.put(target(a, "via")?, key, value).await?;
+    let revision = r.value;
     let node = node_name(r.node);
     Ok(Output::new("put")
         .field("key", key)
@@ -95,13 +92,10 @@ async fn get(ctx: &Ctx, a: &Args) -> Result<Output> {
     if stale && target == Target::Leader {
         return Err(Error::usage("get --stale needs --from NODE: whose copy should be read?"));
     }
-    let r = ctx.client.call(target, Request::Get { key: key.into(), stale }).await?;
-    let Response::Value(v) = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.get(target, key, stale).await?;
     let node = node_name(r.node);
     let out = Output::new("get").field("key", key);
-    Ok(match v {
+    Ok(match r.value {
         Some(Versioned { value, revision }) => out
             .field("value", value.clone())
             .field("revision", revision)
@@ -114,10 +108,8 @@ async fn get(ctx: &Ctx, a: &Args) -> Result<Output> {
 
 async fn del(ctx: &Ctx, a: &Args) -> Result<Output> {
     let key = a.req("key")?;
-    let r = ctx.client.call(Target::Leader, Request::Del { key: key.into() }).await?;
-    let Response::Deleted { revision, existed } = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.del(key).await?;
+    let Deleted { revision, existed } = r.value;
     Ok(Output::new("del")
         .field("key", key)
         .field("deleted", existed)
@@ -130,10 +122,8 @@ async fn scan(ctx: &Ctx, a: &Args) -> Result<Output> {
     let prefix = a.get("prefix").unwrap_or("").to_string();
     let limit = a.u64_or("limit", 100)?.min(u32::MAX as u64) as u32;
     let stale = a.switch("stale");
-    let r = ctx.client.call(target(a, "from")?, Request::Scan { prefix, limit, stale }).await?;
-    let Response::Scan(kvs) = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.scan(target(a, "from")?, &prefix, limit, stale).await?;
+    let kvs = &r.value;
     let rows: Vec<Value> =
         kvs.iter().map(|kv| serde_json::json!({"key": kv.key, "value": kv.value, "revision": kv.revision})).collect();
     let text = if kvs.is_empty() {
@@ -152,21 +142,14 @@ async fn scan(ctx: &Ctx, a: &Args) -> Result<Output> {
 
 async fn cas(ctx: &Ctx, a: &Args) -> Result<Output> {
     let key = a.req("key")?;
-    let expected = Some(a.req("expected")?).filter(|e| *e != "-").map(String::from);
+    let expected = Some(a.req("expected")?).filter(|e| *e != "-");
     let new = a.req("new")?;
-    let req = Request::Cas { key: key.into(), expected, new: new.into() };
-    let r = ctx.client.call(Target::Leader, req).await?;
-    let Response::Cas { revision, .. } = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.cas(key, expected, new).await?;
+    let revision = r.value;
     Ok(Output::new("cas")
         .field("key", key)
         .field("swapped", true)
         .field("revision", revision)
         .field("node", node_name(r.node))
         .text(format!("OK revision={revision}")))
-}
-
-pub fn unexpected(r: Response) -> Error {
-    Error::internal(format!("unexpected reply from node: {r:?}"))
 }

@@ -2,10 +2,9 @@
 //! and what every lock looks like now. The owner defaults to `$USER@PID`: stable for one shell
 //! process, different between two shells.
 
-use super::keys::unexpected;
-use crate::client::Target;
+use crate::client::Acquired;
 use crate::error::Result;
-use crate::proto::{node_name, Holder, LockInfo, Request, Response};
+use crate::proto::{node_name, Holder, LockInfo};
 use crate::shell::output::{human_ms, table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
@@ -30,7 +29,8 @@ pub fn specs() -> Vec<Spec> {
                 Param {
                     name: "queue",
                     kind: Switch,
-                    help: "with --wait: join the line and return at once; acquire again later for the token",
+                    help:
+                        "join the line (for --wait, default 30s) and return at once; acquire again later for the token",
                 },
             ],
             summary: "take a lock with a lease; prints its fencing token",
@@ -74,25 +74,22 @@ fn mode(shared: bool) -> &'static str {
     }
 }
 
+/// How long `--queue` stays in line when no `--wait` says.
+const QUEUE_WAIT: Duration = Duration::from_secs(30);
+
 async fn acquire(ctx: &Ctx, a: &Args) -> Result<Output> {
     let name = a.req("name")?;
     let owner = owner(a);
     let ttl = a.duration_or("ttl", Duration::from_secs(10))?;
-    let wait = a.duration_or("wait", Duration::ZERO)?;
+    let queue = a.switch("queue");
+    // Joining the line means waiting in it for some time; without --wait, half a minute.
+    let wait = a.duration_or("wait", if queue { QUEUE_WAIT } else { Duration::ZERO })?;
     let shared = a.switch("shared");
-    let req = Request::LockAcquire {
-        name: name.into(),
-        owner: owner.clone(),
-        shared,
-        ttl_ms: ttl.as_millis() as u64,
-        wait_ms: wait.as_millis() as u64,
-        queue: a.switch("queue"),
-    };
-    let r = ctx.client.call_within(Target::Leader, req, ctx.client.timeout() + wait).await?;
+    let r = ctx.client.lock_acquire(name, &owner, shared, ttl, wait, queue).await?;
     let node = node_name(r.node);
     let holder = match r.value {
-        Response::LockGranted { holder, .. } => holder,
-        Response::LockQueued { position } => {
+        Acquired::Granted(holder) => holder,
+        Acquired::Queued(position) => {
             return Ok(Output::new("lock acquire")
                 .field("name", name)
                 .field("owner", owner.clone())
@@ -102,7 +99,6 @@ async fn acquire(ctx: &Ctx, a: &Args) -> Result<Output> {
                 .field("node", node.clone())
                 .text(format!("{name}: {owner} waits in line at position {position} (node {node})")))
         }
-        other => return Err(unexpected(other)),
     };
     Ok(Output::new("lock acquire")
         .field("name", name)
@@ -123,11 +119,8 @@ async fn acquire(ctx: &Ctx, a: &Args) -> Result<Output> {
 async fn release(ctx: &Ctx, a: &Args) -> Result<Output> {
     let name = a.req("name")?;
     let owner = owner(a);
-    let req = Request::LockRelease { name: name.into(), owner: owner.clone() };
-    let r = ctx.client.call(Target::Leader, req).await?;
-    let Response::LockReleased { token, at_ms } = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.lock_release(name, &owner).await?;
+    let (token, at_ms) = r.value;
     let node = node_name(r.node);
     let what = if token == 0 { "stopped waiting".to_string() } else { format!("released token {token}") };
     Ok(Output::new("lock release")
@@ -156,10 +149,8 @@ fn lock_json(l: &LockInfo) -> Value {
 }
 
 async fn list(ctx: &Ctx, _: &Args) -> Result<Output> {
-    let r = ctx.client.call(Target::Leader, Request::LockList).await?;
-    let Response::Locks(locks) = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.lock_list().await?;
+    let locks = &r.value;
     let now = crate::proto::wall_ms();
     let rows: Vec<Vec<String>> = locks
         .iter()

@@ -4,7 +4,8 @@
 use crate::client::{Served, Target};
 use crate::error::{Error, Result};
 use crate::proto::{node_name, NodeId, NodeMetrics, PeerMetrics, Request, Response};
-use crate::shell::output::{human_bytes, table, Output};
+use crate::shell::fit::{self, Column};
+use crate::shell::output::{human_bytes, Output};
 use crate::shell::spec::{Args, Spec};
 use crate::shell::Ctx;
 use serde_json::{json, Value};
@@ -43,7 +44,7 @@ async fn metrics(ctx: &Ctx, _: &Args) -> Result<Output> {
         let Some((m, _)) = m else {
             nodes.push(json!({"id": node_name(id), "state": "down"}));
             let mut row = vec![node_name(id), "down".into()];
-            row.resize(9, "-".into());
+            row.resize(11, "-".into());
             rows.push(row);
             continue;
         };
@@ -54,11 +55,10 @@ async fn metrics(ctx: &Ctx, _: &Args) -> Result<Output> {
             o.insert("replication".into(), json!(repl));
         }
         nodes.push(v);
-        let pair = |a: f64, b: f64| format!("{a:.2} / {b:.2}");
-        let repl_text = match repl {
-            Some(p) => format!("{} · {} timeouts · {} behind", pair(p.rtt_p50_ms, p.rtt_p99_ms), p.timeouts, p.lag),
-            None if Some(id) == leader => "leader".into(),
-            None => "-".into(),
+        let (repl_ms, timeouts, behind) = match repl {
+            Some(p) => (pair(p.rtt_p50_ms, p.rtt_p99_ms), p.timeouts.to_string(), p.lag.to_string()),
+            None if Some(id) == leader => ("leader".into(), "-".into(), "-".into()),
+            None => ("-".into(), "-".into(), "-".into()),
         };
         rows.push(vec![
             node_name(id),
@@ -69,22 +69,41 @@ async fn metrics(ctx: &Ctx, _: &Args) -> Result<Output> {
             pair(m.request_p50_ms, m.request_p99_ms),
             pair(m.append_p50_ms, m.append_p99_ms),
             pair(m.apply_p50_ms, m.apply_p99_ms),
-            repl_text,
+            repl_ms,
+            timeouts,
+            behind,
         ]);
     }
     if all.iter().all(Option::is_none) {
         return Err(Error::unreachable("no node of the cluster answered"));
     }
-    let header = [
-        "node",
-        "requests",
-        "errors",
-        "in",
-        "out",
-        "request p50/p99 ms",
-        "append p50/p99 ms",
-        "apply p50/p99 ms",
-        "replication rtt p50/p99 ms",
+    // On a narrow terminal the byte counts go first, then apply latency and timeouts; requests,
+    // errors, request and fsync latency and how far each follower is behind stay.
+    let columns = [
+        Column::new("node", 0),
+        Column::new("requests", 1),
+        Column::new("errors", 1),
+        Column::new("in", 6),
+        Column::new("out", 6),
+        Column::new("request ms\np50/p99", 2),
+        Column::new("append ms\np50/p99", 3),
+        Column::new("apply ms\np50/p99", 5),
+        Column::new("repl. ms\np50/p99", 4),
+        Column::new("timeouts", 5),
+        Column::new("behind", 3),
     ];
-    Ok(Output::new("metrics").field("nodes", Value::Array(nodes)).text(table(ctx.style, &header, rows)))
+    Ok(Output::new("metrics").field("nodes", Value::Array(nodes)).text(fit::render(ctx.style, &columns, rows)))
+}
+
+/// `0.29/1.40`: two latencies in milliseconds, as many decimals as their size leaves room for.
+fn pair(a: f64, b: f64) -> String {
+    format!("{}/{}", short_ms(a), short_ms(b))
+}
+
+fn short_ms(ms: f64) -> String {
+    match ms {
+        x if x < 10.0 => format!("{x:.2}"),
+        x if x < 100.0 => format!("{x:.1}"),
+        x => format!("{x:.0}"),
+    }
 }

@@ -59,7 +59,7 @@ pub fn specs() -> Vec<Spec> {
 async fn get_faults(ctx: &Ctx, node: NodeId) -> Result<Faults> {
     match ctx.client.call(Target::Node(node), Request::GetFaults).await?.value {
         Response::Faults(f) => Ok(f),
-        other => Err(super::keys::unexpected(other)),
+        other => Err(crate::client::unexpected(other)),
     }
 }
 

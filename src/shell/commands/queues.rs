@@ -1,10 +1,8 @@
 //! Queues with at-least-once delivery: push, pop with a visibility timeout, ack, and counters
 //! per queue.
 
-use super::keys::unexpected;
-use crate::client::Target;
 use crate::error::{Error, Result};
-use crate::proto::{node_name, Request, Response};
+use crate::proto::node_name;
 use crate::shell::output::{table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
@@ -60,10 +58,8 @@ pub fn specs() -> Vec<Spec> {
 async fn push(ctx: &Ctx, a: &Args) -> Result<Output> {
     let queue = a.req("queue")?;
     let item = a.get("item").unwrap_or("").to_string();
-    let r = ctx.client.call(Target::Leader, Request::QueuePush { queue: queue.into(), item: item.clone() }).await?;
-    let Response::QueuePushed { id } = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.queue_push(queue, &item).await?;
+    let id = r.value;
     let node = node_name(r.node);
     Ok(Output::new("queue push")
         .field("queue", queue)
@@ -76,14 +72,10 @@ async fn push(ctx: &Ctx, a: &Args) -> Result<Output> {
 async fn pop(ctx: &Ctx, a: &Args) -> Result<Output> {
     let queue = a.req("queue")?;
     let visibility = a.duration_or("visibility", Duration::from_secs(30))?;
-    let req = Request::QueuePop { queue: queue.into(), visibility_ms: visibility.as_millis() as u64 };
-    let r = ctx.client.call(Target::Leader, req).await?;
-    let Response::QueueItem(item) = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.queue_pop(queue, visibility).await?;
     let node = node_name(r.node);
     let out = Output::new("queue pop").field("queue", queue);
-    Ok(match item {
+    Ok(match r.value {
         None => {
             out.field("item", Value::Null).field("node", node).text(format!("{queue}: (empty)")).returns(Value::Null)
         }
@@ -101,10 +93,8 @@ async fn ack(ctx: &Ctx, a: &Args) -> Result<Output> {
     let queue = a.req("queue")?;
     let raw = a.req("id")?;
     let id: u64 = raw.parse().map_err(|_| Error::usage(format!("queue ack: `{raw}` is not an item id")))?;
-    let r = ctx.client.call(Target::Leader, Request::QueueAck { queue: queue.into(), id }).await?;
-    let Response::QueueAcked { id } = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.queue_ack(queue, id).await?;
+    let id = r.value;
     let node = node_name(r.node);
     Ok(Output::new("queue ack")
         .field("queue", queue)
@@ -114,14 +104,12 @@ async fn ack(ctx: &Ctx, a: &Args) -> Result<Output> {
 }
 
 async fn stats(ctx: &Ctx, _: &Args) -> Result<Output> {
-    let r = ctx.client.call(Target::Leader, Request::QueueStats).await?;
-    let Response::QueueStats(all) = r.value else {
-        return Err(unexpected(r.value));
-    };
+    let r = ctx.client.queue_stats().await?;
+    let all = &r.value;
     let mut by_name = Map::new();
     let mut rows_json = Vec::new();
     let mut rows = Vec::new();
-    for s in &all {
+    for s in all {
         let v = json!({"queue": s.queue, "ready": s.ready, "in_flight": s.in_flight, "delivered": s.delivered,
             "redelivered": s.redelivered, "acked": s.acked});
         by_name.insert(s.queue.clone(), v.clone());

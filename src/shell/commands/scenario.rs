@@ -3,6 +3,7 @@
 //! shows.
 
 use crate::error::Result;
+use crate::shell::fit::{self, Column};
 use crate::shell::output::{human_ms, table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::{Ctx, Snapshot};
@@ -76,7 +77,15 @@ async fn list(ctx: &Ctx, _: &Args) -> Result<Output> {
     let text = if rows.is_empty() {
         format!("no scenarios (looked in: {})", dirs.join(", "))
     } else {
-        table(ctx.style, &["scenario", "description", "parameters (defaults)", "modes"], rows)
+        // A cut description still says what the scenario is; the parameters (with their
+        // defaults) are what a person types next, so they are cut last.
+        let columns = [
+            Column::new("scenario", 0),
+            Column::new("description", 2).shrink(24),
+            Column::new("parameters", 1).shrink(16),
+            Column::new("modes", 3),
+        ];
+        fit::render(ctx.style, &columns, rows)
     };
     Ok(Output::new("scenario list")
         .field("scenarios", Value::Array(items.clone()))

@@ -1,0 +1,10 @@
+//! The cluster, live (SPEC §7): one client-side model of the real cluster, refreshed several
+//! times a second from the nodes themselves and from what this dsh process runs, and the views
+//! drawn from it. It sits above `client` and `load` and below `shell`, which offers the views as
+//! commands; it must not import `shell` or anything above it.
+
+mod snapshot;
+
+pub use snapshot::{
+    ClusterSecond, Fault, LoadPanel, NodeView, Period, ScenarioRow, TimelineMark, View, ViewEvent, HISTORY_SECS,
+};
