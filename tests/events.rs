@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::pty::{strip_escapes, utf8};
 use common::*;
 use dsh::client::Target;
 use rexpect::session::{spawn_command, PtySession};
@@ -28,8 +29,7 @@ fn ready(p: &mut PtySession, prompt: &str) -> String {
 
 /// The lines a terminal would show: after the last carriage return of each, without escapes.
 fn screen_lines(raw: &str) -> Vec<String> {
-    // The pty reader hands over each byte as one char.
-    let text = String::from_utf8_lossy(&raw.chars().map(|c| c as u32 as u8).collect::<Vec<u8>>()).into_owned();
+    let text = utf8(raw);
     text.split('\n')
         .map(|l| {
             let l = strip_escapes(l);
@@ -37,26 +37,6 @@ fn screen_lines(raw: &str) -> Vec<String> {
             l.rsplit('\r').next().unwrap_or("").to_string()
         })
         .collect()
-}
-
-fn strip_escapes(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Every `HH:MM:SS.mmm` in `line`, as milliseconds since midnight, with where it starts.

@@ -2,6 +2,7 @@
 
 mod common;
 
+use common::pty::utf8;
 use common::*;
 use rexpect::session::{spawn_command, PtySession};
 use std::process::Command;
@@ -122,11 +123,6 @@ fn live_events_print_above_a_half_typed_line() {
     std::thread::sleep(Duration::from_millis(150));
     p.send_control('d').unwrap();
     p.exp_eof().unwrap();
-}
-
-/// rexpect hands over each byte as a char: turn that back into the UTF-8 the terminal got.
-fn utf8(s: &str) -> String {
-    String::from_utf8_lossy(&s.chars().map(|c| c as u8).collect::<Vec<u8>>()).into_owned()
 }
 
 /// A fresh cluster, a prompt on it in a 100×30 terminal, and the leader's id.

@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::pty::{strip_escapes, utf8};
 use common::*;
 use rexpect::session::{spawn_command, PtySession};
 use std::process::Command;
@@ -39,32 +40,6 @@ fn run(p: &mut PtySession, line: &str) -> Vec<String> {
     let (out, _) = p.exp_regex(r"\n[^\n]*\d/3> ").unwrap();
     std::thread::sleep(Duration::from_millis(150));
     utf8(&out).split('\n').map(|l| strip_escapes(l).trim_end_matches('\r').to_string()).collect()
-}
-
-/// The pty reader hands over each byte as one char.
-fn utf8(s: &str) -> String {
-    String::from_utf8_lossy(&s.chars().map(|c| c as u32 as u8).collect::<Vec<u8>>()).into_owned()
-}
-
-fn strip_escapes(s: &str) -> String {
-    let mut out = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            if chars.peek() == Some(&'[') {
-                chars.next();
-                // Parameters, then one final byte in @..~.
-                for c in chars.by_ref() {
-                    if ('@'..='~').contains(&c) {
-                        break;
-                    }
-                }
-            }
-            continue;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// The lines of the first table in `out`, from its top border to its bottom one.

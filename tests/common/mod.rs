@@ -4,6 +4,8 @@
 //! certificate (faults, corrupt and repair work); `issue` and `foreign_cert` make others.
 #![allow(dead_code)]
 
+pub mod pty;
+
 use dsh::client::{Client, ClusterFile, NodeEntry};
 use dsh::net::{self, CertPaths, Identity};
 use dsh::proto::{NodeStatus, Request, Response};
