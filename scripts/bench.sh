@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Benchmarks dsh side by side with etcd on this machine: the same workloads, client counts and
-# load generator (dsh's own `load` command drives both), the same CPU pinning, then prints one
-# markdown table. Progress goes to stderr, the table to stdout.
+# Benchmarks dsh side by side with etcd on this machine: the same workloads, value size, client
+# counts and CPU pinning, then prints one markdown table. Progress goes to stderr, the table to
+# stdout. etcd is driven two ways in the same run, each a column of the table:
+#   - native: its gRPC API, through bench/etcd-load (a driver on the `etcd-client` crate, its
+#     own Cargo package so dsh's build never needs it or `protoc`); what etcd's users run;
+#   - gateway: its HTTP/JSON gRPC gateway, through dsh's own `load --etcd` (one HTTP/1.1
+#     connection per client), as earlier runs of this script did.
+# Both drivers run the same closed loop as dsh's `load` (keys, values, timing; see the driver's
+# header), and ratios in the table are dsh against the native column.
 #
 # Usage: scripts/bench.sh
-#   BENCH_CPUS=0-1   cores for every server of both systems *and* the load generator.
-#   BENCH_ROUNDS=3   runs of each load workload per system, alternating; medians are reported.
+#   BENCH_CPUS=0-1         cores for every server of both systems *and* the load generators.
+#   BENCH_ROUNDS=3         runs of each load workload per system, rotating; medians are reported.
+#   BENCH_VALUE_SIZE=256   bytes per value, for all three columns.
+#   BENCH_SEQ_COUNT=2000   puts per sequential run.
+#   BENCH_ETCD_CONNS=1     gRPC connections the native driver's clients share (dsh's clients
+#                          share one QUIC connection per node; see bench/etcd-load/src/main.rs).
 #
 # Why everything shares BENCH_CPUS: on the 2-vCPU reference machine, splitting cores between
 # servers and client would starve one side, and a process waking on another vCPU costs ~45 µs
@@ -13,13 +23,22 @@
 # one set of cores treats both systems alike; on a larger machine set e.g. BENCH_CPUS=0-3.
 #
 # Both clusters stay up for the whole run: `dsh` needs its own cluster running even when it
-# drives etcd, and the idle one only sends heartbeats. Workloads alternate dsh/etcd so slow
-# drift on the machine hits both.
+# drives etcd, and the idle one only sends heartbeats. Workloads rotate dsh / etcd native /
+# etcd gateway so slow drift on the machine hits all three.
+#
+# Installs what it needs with apt when missing: etcd-server, etcd-client, protobuf-compiler
+# (for the native driver's build), hyperfine (optional).
 
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DSH=$ROOT/target/release/dsh
+DRIVER_DIR=$ROOT/bench/etcd-load
+DRIVER=$DRIVER_DIR/target/release/etcd-load
+VALUE_SIZE=${BENCH_VALUE_SIZE:-256}
+ETCD_CONNS=${BENCH_ETCD_CONNS:-1}
+SEQ_COUNT=${BENCH_SEQ_COUNT:-2000}
+SYSTEMS=(dsh etcd gw) # dsh; etcd through its native gRPC client; etcd through its HTTP gateway
 CPUS=${BENCH_CPUS:-0-1}
 FAILOVER_RUNS=3
 ROUNDS=${BENCH_ROUNDS:-3} # runs of each load workload per system; the table shows medians
@@ -58,6 +77,7 @@ install_tools() {
 	local missing=()
 	command -v etcd >/dev/null || missing+=(etcd-server)
 	command -v etcdctl >/dev/null || missing+=(etcd-client)
+	command -v protoc >/dev/null || missing+=(protobuf-compiler)
 	if ((${#missing[@]})); then
 		log "installing ${missing[*]}"
 		as_root apt-get update -qq
@@ -149,13 +169,18 @@ dsh_up() { pinned "$DSH" cluster up --quiet >&2; }
 
 # ---- workloads --------------------------------------------------------------------------------
 
-# load SYSTEM ARGS...: one `load put` run; prints its JSON result line.
+# load SYSTEM ARGS...: one put run (ARGS in `load put`'s syntax: --count/--duration,
+# --concurrency); prints its JSON result line. SYSTEM: dsh, etcd (native gRPC driver) or gw
+# (etcd through its gateway, driven by dsh's `load --etcd`).
 load() {
 	local system=$1 out
 	shift
-	local extra=()
-	[[ $system == etcd ]] && extra=(--etcd "$ETCD_ENDPOINTS")
-	out=$(pinned "$DSH" --json -c "load put $* ${extra[*]}") || die "load against $system failed: $out"
+	case $system in
+	dsh) out=$(pinned "$DSH" --json -c "load put $* --value-size $VALUE_SIZE") ;;
+	gw) out=$(pinned "$DSH" --json -c "load put $* --value-size $VALUE_SIZE --etcd $ETCD_ENDPOINTS") ;;
+	etcd) out=$(pinned "$DRIVER" --endpoints "$ETCD_ENDPOINTS" --conns "$ETCD_CONNS" --value-size "$VALUE_SIZE" "$@") ;;
+	*) die "unknown system $system" ;;
+	esac || die "load against $system failed: $out"
 	grep '^{' <<<"$out" | tail -n1
 }
 
@@ -178,17 +203,17 @@ failover() {
 	FAILOVER_MS=$(printf '%.0f' "$(json_field "$out" failover_ms)")
 }
 
-# workload KEY ARGS...: ROUNDS runs of one `load put` per system. Systems alternate, and the
-# order flips every round, so drift on the machine (run-to-run noise here is 20-30 %) hits both
-# alike. Each run's JSON line is appended to RESULTS[KEY/SYSTEM].
+# workload KEY ARGS...: ROUNDS runs of one put workload per system. Systems alternate, and the
+# order rotates every round (dsh etcd gw, etcd gw dsh, gw dsh etcd, …), so drift on the machine
+# (run-to-run noise here is 20-30 %) hits all alike. Each run's JSON line is appended to
+# RESULTS[KEY/SYSTEM].
 declare -A RESULTS
 workload() {
-	local key=$1 r sys out order
+	local key=$1 r sys out k n=${#SYSTEMS[@]}
 	shift
 	for ((r = 1; r <= ROUNDS; r++)); do
-		order="dsh etcd"
-		((r % 2 == 0)) && order="etcd dsh"
-		for sys in $order; do
+		for ((k = 0; k < n; k++)); do
+			sys=${SYSTEMS[(r - 1 + k) % n]}
 			out=$(load "$sys" "$@")
 			log "$key, $sys, round $r: $out"
 			RESULTS[$key/$sys]+="$out"$'\n'
@@ -205,8 +230,12 @@ values() {
 }
 
 # Table cells: the median over the runs, formatted; `runs` also lists each run.
+# shellcheck disable=SC2046 # the values are numbers, one per word
 ms() { printf '%.2f' "$(median $(values "$1" "$2" "$3"))"; }
+# shellcheck disable=SC2046
 ops() { printf '%.0f' "$(median $(values "$1" "$2" ops_per_sec))"; }
+# ratio A B: A / B to two places, with a ×; "—" when B is missing or zero.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 == 0 || a == "") print "—"; else printf "%.2f×\n", a / b }'; }
 runs() { printf '%s (%s)' "$(ops "$1" "$2")" "$(values "$1" "$2" ops_per_sec | xargs printf '%.0f, ' | sed 's/, $//')"; }
 errors() { values "$1" "$2" errors | awk '{ s += $1 } END { print s + 0 }'; }
 
@@ -224,6 +253,8 @@ main() {
 	log "building dsh (release)"
 	cargo build --release --quiet
 	install_tools
+	log "building the native etcd driver (bench/etcd-load, release)"
+	(cd "$DRIVER_DIR" && cargo build --release --locked --quiet)
 
 	TMP=$(mktemp -d "${TMPDIR:-/tmp}/dsh-bench.XXXXXX")
 	export DSH_HOME=$TMP/dsh
@@ -237,14 +268,15 @@ main() {
 	local sys
 	declare -A fo fo_runs
 	# Unreported warm-up: first connections, file growth and page cache hit neither system's numbers.
-	for sys in dsh etcd; do load "$sys" --count 500 --concurrency 4 >/dev/null; done
+	for sys in "${SYSTEMS[@]}"; do load "$sys" --count 500 --concurrency 4 >/dev/null; done
 	log "sequential puts, $ROUNDS rounds"
-	workload seq --count 2000 --concurrency 1
+	workload seq --count "$SEQ_COUNT" --concurrency 1
 	log "16 clients, 10 s, $ROUNDS rounds"
 	workload c16 --duration 10s --concurrency 16
 	log "64 clients, 10 s, $ROUNDS rounds"
 	workload c64 --duration 10s --concurrency 64
 
+	# Failover uses `dsh bench failover`, which drives etcd through its gateway (the gw column).
 	log "failover, $FAILOVER_RUNS runs each"
 	local runs r
 	for sys in dsh etcd; do
@@ -266,31 +298,48 @@ main() {
 		local hf=$TMP/hyperfine.json
 		pinned hyperfine -N --warmup 3 --runs 30 --export-json "$hf" \
 			"$DSH -c 'get a'" "etcdctl --endpoints=$ETCD_ENDPOINTS get a" >&2
-		cli_row="| one-shot CLI get, mean wall ms (\`dsh -c 'get a'\` / \`etcdctl get a\`) | $(hf_mean "$hf" 0) | $(hf_mean "$hf" 1) |"
+		local cli_dsh cli_etcd
+		cli_dsh=$(hf_mean "$hf" 0)
+		cli_etcd=$(hf_mean "$hf" 1)
+		# etcdctl speaks gRPC: the native column.
+		cli_row="| one-shot CLI get, mean wall ms (\`dsh -c 'get a'\` / \`etcdctl get a\`) | $cli_dsh | $cli_etcd | — | $(ratio "$cli_dsh" "$cli_etcd") |"
 	else
 		log "hyperfine not available; skipping the one-shot CLI row"
 	fi
 
-	local errors_dsh=0 errors_etcd=0 w
+	declare -A errs=([dsh]=0 [etcd]=0 [gw]=0)
+	local w
 	for w in seq c16 c64; do
-		errors_dsh=$((errors_dsh + $(errors "$w" dsh)))
-		errors_etcd=$((errors_etcd + $(errors "$w" etcd)))
+		for sys in "${SYSTEMS[@]}"; do errs[$sys]=$((errs[$sys] + $(errors "$w" "$sys"))); done
+	done
+	# Cells used in ratios, once each.
+	declare -A seq50 seq99 c16o c16p c64o c64p
+	for sys in "${SYSTEMS[@]}"; do
+		seq50[$sys]=$(ms seq "$sys" p50_ms)
+		seq99[$sys]=$(ms seq "$sys" p99_ms)
+		c16o[$sys]=$(ops c16 "$sys")
+		c16p[$sys]=$(ms c16 "$sys" p99_ms)
+		c64o[$sys]=$(ops c64 "$sys")
+		c64p[$sys]=$(ms c64 "$sys" p99_ms)
 	done
 
 	cat <<EOF
 
-CPU pinning: servers and load generator of both systems on cores $CPUS ($(nproc) online).
-Load figures are medians of $ROUNDS runs per system.
+CPU pinning: servers and load generators of both systems on cores $CPUS ($(nproc) online).
+Values of $VALUE_SIZE bytes. Load figures are medians of $ROUNDS runs per system. etcd native:
+bench/etcd-load (gRPC, $ETCD_CONNS shared connection(s) to the leader); etcd gateway: \`dsh load
+--etcd\` (HTTP/JSON, one connection per client). Ratio: dsh ÷ etcd native (below 1 is better
+for latencies, above 1 for throughput).
 
-| workload | dsh | etcd |
-| --- | --- | --- |
-| sequential put, p50 / p99 ms | $(ms seq dsh p50_ms) / $(ms seq dsh p99_ms) | $(ms seq etcd p50_ms) / $(ms seq etcd p99_ms) |
-| 16 clients put, ops/s (median; runs) | $(runs c16 dsh) | $(runs c16 etcd) |
-| 16 clients put, p99 ms | $(ms c16 dsh p99_ms) | $(ms c16 etcd p99_ms) |
-| 64 clients put, ops/s (median; runs) | $(runs c64 dsh) | $(runs c64 etcd) |
-| 64 clients put, p99 ms | $(ms c64 dsh p99_ms) | $(ms c64 etcd p99_ms) |
-| leader SIGKILL → first write, ms (median; runs) | ${fo[dsh]} (${fo_runs[dsh]}) | ${fo[etcd]} (${fo_runs[etcd]}) |
-| failed operations in the load runs | $errors_dsh | $errors_etcd |
+| workload | dsh | etcd, native client | etcd, gateway | dsh ÷ etcd native |
+| --- | --- | --- | --- | --- |
+| sequential put, p50 / p99 ms | ${seq50[dsh]} / ${seq99[dsh]} | ${seq50[etcd]} / ${seq99[etcd]} | ${seq50[gw]} / ${seq99[gw]} | $(ratio "${seq50[dsh]}" "${seq50[etcd]}") / $(ratio "${seq99[dsh]}" "${seq99[etcd]}") |
+| 16 clients put, ops/s (median; runs) | $(runs c16 dsh) | $(runs c16 etcd) | $(runs c16 gw) | $(ratio "${c16o[dsh]}" "${c16o[etcd]}") |
+| 16 clients put, p99 ms | ${c16p[dsh]} | ${c16p[etcd]} | ${c16p[gw]} | $(ratio "${c16p[dsh]}" "${c16p[etcd]}") |
+| 64 clients put, ops/s (median; runs) | $(runs c64 dsh) | $(runs c64 etcd) | $(runs c64 gw) | $(ratio "${c64o[dsh]}" "${c64o[etcd]}") |
+| 64 clients put, p99 ms | ${c64p[dsh]} | ${c64p[etcd]} | ${c64p[gw]} | $(ratio "${c64p[dsh]}" "${c64p[etcd]}") |
+| leader SIGKILL → first write, ms (median; runs; etcd watched through the gateway) | ${fo[dsh]} (${fo_runs[dsh]}) | — | ${fo[etcd]} (${fo_runs[etcd]}) | (÷ gateway) $(ratio "${fo[dsh]}" "${fo[etcd]}") |
+| failed operations in the load runs | ${errs[dsh]} | ${errs[etcd]} | ${errs[gw]} | |
 $cli_row
 EOF
 }

@@ -1,6 +1,7 @@
 //! dsh: a shell for showing distributed systems to people. See ARCHITECTURE.md for the layers.
 
 pub mod app;
+pub mod check;
 pub mod client;
 pub mod cluster;
 pub mod error;

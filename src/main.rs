@@ -70,7 +70,19 @@ enum Mode {
         /// Show speaker notes.
         #[arg(long)]
         notes: bool,
+        /// Record the screen to an asciicast v2 file (markers at steps, pauses and faults).
+        #[arg(long, value_name = "FILE")]
+        record: Option<PathBuf>,
+        /// Run without pauses, time each step and compare with the last rehearsal
+        /// (kept beside the story as FILE.rehearsal.json).
+        #[arg(long)]
+        rehearse: bool,
+        /// End each step with the line `-- step N done: TITLE`, for tools that drive dsh.
+        #[arg(long)]
+        marks: bool,
     },
+    /// The presenter's notes: follows the story running under this DSH_HOME (q leaves).
+    Notes,
     /// Run one node in the foreground.
     Node {
         #[arg(long)]
@@ -292,9 +304,11 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Mode::Cluster(ClusterCmd::Down)) => Ok(app::cluster_down()?),
         Some(Mode::Cluster(ClusterCmd::Status)) => Ok(app::cluster_status(&session)?),
         Some(Mode::Cluster(ClusterCmd::Reset)) => Ok(app::cluster_reset(&session)?),
-        Some(Mode::Run { file, no_pause, seed, speed, notes }) => {
-            Ok(app::story(&session, file, StoryOptions { no_pause, seed, speed, notes })?)
+        Some(Mode::Run { file, no_pause, seed, speed, notes, record, rehearse, marks }) => {
+            let opts = StoryOptions { no_pause, seed, speed, notes, rehearse, marks, board: None };
+            Ok(app::story(&session, file, opts, record)?)
         }
+        Some(Mode::Notes) => Ok(app::notes()?),
         Some(Mode::Shell(words)) => {
             // The words were split by the caller's shell already: quote each so that the
             // command line splits back into exactly them.

@@ -1,6 +1,6 @@
 //! The layer order of ARCHITECTURE.md, enforced: a module may name only layers below it
 //! (`crate::X` in code, comments aside). Two layers of the same rank (`node` and `client`,
-//! `plugins` and `prompt`) may not name each other either.
+//! `live` and `check`, `plugins` and `prompt`) may not name each other either.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("cluster", 4),
     ("load", 5),
     ("live", 6),
+    ("check", 6),
     ("shell", 7),
     ("script", 8),
     ("plugins", 9),

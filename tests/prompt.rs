@@ -243,7 +243,9 @@ fn ctrl_c_stops_a_ladder_with_the_rows_it_finished() {
 fn lines_typed_while_a_command_runs_run_after_it() {
     let (_c, _home, mut p, _) = cluster_and_session(23760);
     p.send_line("say(\"running\"); sleep(\"3s\")").unwrap();
-    p.exp_string("running").unwrap();
+    // The line's own echo also says `running`; wait for the output, on a line of its own, so
+    // the lines below are typed while the command runs and not into the line editor.
+    p.exp_string("\nrunning\r\n").unwrap();
     // Typed while `sleep` runs: the terminal is in cooked mode and holds the lines.
     p.send_line("put ahead 1").unwrap();
     p.send_line("get ahead").unwrap();

@@ -93,7 +93,7 @@ fn rehearse(group: &[PathBuf]) {
 }
 
 /// The longest stories, rehearsed on one cluster while the others are on another.
-const LONG: [&str; 4] = ["anti-entropy", "chat-order", "pipeline-ladder", "raft-locks-queue"];
+const LONG: [&str; 5] = ["anti-entropy", "chat-order", "jepsen", "pipeline-ladder", "raft-locks-queue"];
 
 #[test]
 fn the_long_stories_can_be_told_again_on_one_cluster() {

@@ -6,77 +6,24 @@
 
 mod common;
 
+use common::supervised::Supervised;
 use common::*;
 use serde_json::Value;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-
-/// Nodes on `base+1..=3`, supervisors on `base+6..=8`: one test, one block of ten ports.
-const SUPERVISOR_OFFSET: u16 = 5;
-
-struct Supervised {
-    dir: tempfile::TempDir,
-    file: std::path::PathBuf,
-    supervisors: Vec<Child>,
-}
-
-impl Drop for Supervised {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            dump_logs(self.dir.path());
-        }
-        for s in &mut self.supervisors {
-            // SIGTERM lets the supervisor stop its node; the node would die with it anyway.
-            unsafe { libc::kill(s.id() as i32, libc::SIGTERM) };
-            let _ = s.wait();
-        }
-    }
-}
+use std::process::Command;
 
 fn dsh_ok(args: &[&str]) {
     let out = Command::new(DSH).args(args).output().unwrap();
     assert!(out.status.success(), "dsh {args:?}: {}", stderr(&out));
 }
 
-/// Three supervised nodes on `base+1..=3`, their supervisors on `base+6..=8`. The cluster file
-/// presents the admin certificate; `alice` (a client) is issued too.
+/// Three supervised nodes (tests/common/supervised.rs); the cluster file presents the admin
+/// certificate, and `alice` (a client) is issued too.
 fn start(base: u16) -> Supervised {
-    let dir = tempfile::tempdir().unwrap();
-    let certs = dir.path().join("certs");
-    let certs_s = certs.to_str().unwrap();
-    dsh_ok(&["cert", "init", certs_s]);
-    dsh_ok(&["cert", "issue", certs_s, "--admin", "admin"]);
-    dsh_ok(&["cert", "issue", certs_s, "--client", "alice", "--days", "30"]);
-    let addr = |i: u16| format!("127.0.0.1:{}", base + i);
-    let sup = |i: u16| format!("127.0.0.1:{}", base + SUPERVISOR_OFFSET + i);
-    let mut toml =
-        format!("ca = \"{certs_s}/ca.pem\"\ncert = \"{certs_s}/admin.pem\"\nkey = \"{certs_s}/admin.key\"\n");
-    for i in 1..=3 {
-        dsh_ok(&["cert", "issue", certs_s, "--node", &format!("n{i}"), "--host", "127.0.0.1"]);
-        toml += &format!("[[nodes]]\nid = \"n{i}\"\naddr = \"{}\"\nsupervisor = \"{}\"\n", addr(i), sup(i));
-    }
-    let file = dir.path().join("cluster.toml");
-    std::fs::write(&file, toml).unwrap();
-    let founders = (1..=3).map(|i| format!("n{i}={}", addr(i))).collect::<Vec<_>>().join(",");
-    let mut supervisors = Vec::new();
-    for i in 1..=3 {
-        let data = dir.path().join(format!("n{i}"));
-        std::fs::create_dir_all(&data).unwrap();
-        let log = std::fs::File::create(data.join("node.log")).unwrap();
-        let mut cmd = Command::new(DSH);
-        cmd.args(["node", "--id", &format!("n{i}"), "--listen", &addr(i), "--supervisor", &sup(i)])
-            .arg("--data")
-            .arg(&data)
-            .args(["--certs", certs_s])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log);
-        if i == 1 {
-            cmd.args(["--bootstrap", &founders]);
-        }
-        supervisors.push(cmd.spawn().unwrap());
-    }
-    Supervised { dir, file, supervisors }
+    let c = Supervised::start(base);
+    let certs = c.dir.path().join("certs");
+    dsh_ok(&["cert", "issue", certs.to_str().unwrap(), "--client", "alice", "--days", "30"]);
+    c
 }
 
 fn json(file: &Path, commands: &str) -> Vec<Value> {

@@ -5,9 +5,11 @@
 //! `script` and `prompt` together, and nothing imports it.
 
 mod lifecycle;
+mod notes;
 mod serve;
 mod session;
 
 pub use lifecycle::{cluster_down, cluster_reset, cluster_status, cluster_up};
+pub use notes::notes;
 pub use serve::until_signal;
 pub use session::{lines, prompt, runtime, story, with_cluster, Session};

@@ -81,6 +81,19 @@ pub fn with_cluster(s: &Session, f: impl FnOnce(Arc<Ctx>, tokio::runtime::Handle
     let scenarios = Arc::new(crate::plugins::Scenarios::default());
     let ctx = Arc::new(Ctx::new(client, s.style(), local, !s.json && !s.quiet, scenarios));
     let code = f(ctx.clone(), rt.handle().clone());
+    // A page served in the background ends with the session, its streams closed and joined.
+    let web = ctx.web.lock().unwrap_or_else(|e| e.into_inner()).take();
+    if let Some(web) = web {
+        rt.block_on(web.stop());
+    }
+    // A nemesis outlives nothing: left running, its faults would stay on the cluster after dsh
+    // is gone (a partition nobody heals), so it is stopped and everything healed.
+    if let Some(nemesis) = rt.block_on(async { ctx.nemesis.lock().await.take() }) {
+        rt.block_on(nemesis.stop());
+        if !s.quiet {
+            eprintln!("nemesis stopped with the session: every node resumed, restarted and healed");
+        }
+    }
     ctx.scenarios.halt();
     rt.shutdown_timeout(Duration::from_millis(200));
     drop(ephemeral);
@@ -89,13 +102,31 @@ pub fn with_cluster(s: &Session, f: impl FnOnce(Arc<Ctx>, tokio::runtime::Handle
 
 /// `dsh run FILE`: the story on its own thread (Rhai blocks on the runtime from there);
 /// Ctrl-C stops it.
-pub fn story(s: &Session, file: PathBuf, opts: crate::script::StoryOptions) -> Result<i32> {
+/// With `record`, the screen is recorded there; a file that cannot be written fails here,
+/// before a cluster is started or a line told. It publishes its state under `DSH_HOME` for
+/// `dsh notes`.
+pub fn story(
+    s: &Session,
+    file: PathBuf,
+    mut opts: crate::script::StoryOptions,
+    record: Option<PathBuf>,
+) -> Result<i32> {
     if opts.speed <= 0.0 || !opts.speed.is_finite() {
         return Err(Error::usage("--speed must be above 0"));
     }
+    if !file.is_file() {
+        return Err(Error::usage(format!("cannot read {}: no such story file", file.display())));
+    }
+    let tape: Option<Box<dyn crate::shell::screen::Tape>> = match &record {
+        Some(path) => Some(Box::new(crate::shell::cast::Cast::create(path, &format!("dsh run {}", file.display()))?)),
+        None => None,
+    };
+    // A rehearsal runs straight through.
+    opts.no_pause |= opts.rehearse;
+    opts.board = Some(crate::script::board::board_path(&cluster::home_dir()));
     with_cluster(s, |ctx, handle| {
         ctx.interrupt.on_ctrl_c(&handle);
-        let story = std::thread::spawn(move || crate::script::run_story(&file, opts, ctx, handle));
+        let story = std::thread::spawn(move || crate::script::run_story(&file, opts, ctx, handle, tape));
         Ok(story.join().unwrap_or(1))
     })
 }

@@ -27,7 +27,7 @@ macro_rules! expect {
     ($served:expr, $pat:pat => $out:expr) => {{
         let s = $served;
         match s.value {
-            $pat => Ok(Served { node: s.node, leader: s.leader, value: $out }),
+            $pat => Ok(Served { node: s.node, leader: s.leader, value: $out, trace: s.trace }),
             other => Err(unexpected(other)),
         }
     }};
@@ -38,10 +38,10 @@ pub fn unexpected(r: Response) -> Error {
 }
 
 impl Client {
-    /// Writes `key`; the revision it got.
-    pub async fn put(&self, target: Target, key: &str, value: &str) -> Result<Served<u64>> {
+    /// Writes `key`; the revision it got, and with `trace` how the write travelled.
+    pub async fn put(&self, target: Target, key: &str, value: &str, trace: bool) -> Result<Served<u64>> {
         let req = Request::Put { key: key.into(), value: value.into() };
-        expect!(self.call(target, req).await?, Response::Written { revision } => revision)
+        expect!(self.call_traced(target, req, trace).await?, Response::Written { revision } => revision)
     }
 
     /// Reads `key`: linearizable through the leader, or a node's own copy with `stale`.
@@ -49,8 +49,8 @@ impl Client {
         expect!(self.call(target, Request::Get { key: key.into(), stale }).await?, Response::Value(v) => v)
     }
 
-    pub async fn del(&self, key: &str) -> Result<Served<Deleted>> {
-        let r = self.call(Target::Leader, Request::Del { key: key.into() }).await?;
+    pub async fn del(&self, key: &str, trace: bool) -> Result<Served<Deleted>> {
+        let r = self.call_traced(Target::Leader, Request::Del { key: key.into() }, trace).await?;
         expect!(r, Response::Deleted { revision, existed } => Deleted { revision, existed })
     }
 
@@ -61,9 +61,9 @@ impl Client {
 
     /// Sets `key` to `new` if it holds `expected` (`None`: absent); a swap that did not happen
     /// is a `conflict` error naming the current value.
-    pub async fn cas(&self, key: &str, expected: Option<&str>, new: &str) -> Result<Served<u64>> {
+    pub async fn cas(&self, key: &str, expected: Option<&str>, new: &str, trace: bool) -> Result<Served<u64>> {
         let req = Request::Cas { key: key.into(), expected: expected.map(String::from), new: new.into() };
-        expect!(self.call(Target::Leader, req).await?, Response::Cas { revision, .. } => revision)
+        expect!(self.call_traced(Target::Leader, req, trace).await?, Response::Cas { revision, .. } => revision)
     }
 
     /// Takes `name` for `owner`; `wait` in line if held, or with `queue` join the line and
@@ -88,10 +88,10 @@ impl Client {
         let r = self.call_within(Target::Leader, req, self.timeout() + wait).await?;
         match r.value {
             Response::LockGranted { holder, .. } => {
-                Ok(Served { node: r.node, leader: r.leader, value: Acquired::Granted(holder) })
+                Ok(Served { node: r.node, leader: r.leader, value: Acquired::Granted(holder), trace: None })
             }
             Response::LockQueued { position } => {
-                Ok(Served { node: r.node, leader: r.leader, value: Acquired::Queued(position) })
+                Ok(Served { node: r.node, leader: r.leader, value: Acquired::Queued(position), trace: None })
             }
             other => Err(unexpected(other)),
         }

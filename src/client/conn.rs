@@ -13,7 +13,7 @@ use super::ClusterFile;
 use crate::error::{Error, ErrorKind, Result};
 use crate::net::{Endpoint, Peer, TlsFiles, ALPN_ADMIN, ALPN_CLIENT};
 use crate::proto::{
-    node_name, Envelope, NodeId, NodeStatus, ProcessAction, ProcessInfo, Reply, Request, RequestId, Response,
+    node_name, Envelope, NodeId, NodeStatus, ProcessAction, ProcessInfo, Reply, Request, RequestId, Response, Trace,
 };
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -45,6 +45,8 @@ pub struct Served<T> {
     pub node: NodeId,
     pub leader: Option<NodeId>,
     pub value: T,
+    /// How a traced write travelled (`call_traced`), with the client's own timing added.
+    pub trace: Option<Trace>,
 }
 
 pub struct Client {
@@ -57,6 +59,9 @@ pub struct Client {
     timeout: Duration,
     endpoint: Endpoint,
     writes: Writes,
+    /// What this client was built from, so a caller can open another connection as a
+    /// separate process would (`check kv`'s clients).
+    cluster: ClusterFile,
 }
 
 /// Numbers this client's writes (see `RequestId`) and knows which are still open, so each id
@@ -142,7 +147,12 @@ impl Client {
             timeout,
             endpoint,
             writes: Writes::new(),
+            cluster: cluster.clone(),
         })
+    }
+
+    pub fn cluster_file(&self) -> &ClusterFile {
+        &self.cluster
     }
 
     pub fn node_ids(&self) -> Vec<NodeId> {
@@ -175,6 +185,21 @@ impl Client {
     }
 
     pub async fn call_within(&self, target: Target, request: Request, timeout: Duration) -> Result<Served<Response>> {
+        self.call_as(target, request, timeout, false).await
+    }
+
+    /// `call`, asking a write for its `Trace` when `trace` is set.
+    pub async fn call_traced(&self, target: Target, request: Request, trace: bool) -> Result<Served<Response>> {
+        self.call_as(target, request, self.timeout, trace).await
+    }
+
+    async fn call_as(
+        &self,
+        target: Target,
+        request: Request,
+        timeout: Duration,
+        trace: bool,
+    ) -> Result<Served<Response>> {
         // What no node can accept is refused here, at once; the node's own cap decides the rest.
         crate::proto::limits::check_request(&request, crate::proto::limits::MAX_VALUE_LIMIT)?;
         let deadline = Instant::now() + timeout;
@@ -207,7 +232,9 @@ impl Client {
                     timeout_ms: left.as_millis().min(u32::MAX as u128) as u32,
                     request: request.clone(),
                     id: write.as_ref().map(OpenWrite::id),
+                    trace,
                 };
+                let sent = Instant::now();
                 match self.attempt(id, env, left, probe).await {
                     // A leader cut off from the majority says so at once; another node may
                     // already follow a newer leader.
@@ -223,7 +250,16 @@ impl Client {
                         if let Some(l) = reply.leader {
                             self.leader_hint.store(l, Ordering::Relaxed);
                         }
-                        return reply.result.map(|value| Served { node: reply.node, leader: reply.leader, value });
+                        // The attempt that answered, not the ones that failed before it: the
+                        // trace is of this one's journey.
+                        let client_us = Some(sent.elapsed().as_micros() as u64);
+                        let trace = reply.trace.map(|t| Trace { client_us, ..t });
+                        return reply.result.map(|value| Served {
+                            node: reply.node,
+                            leader: reply.leader,
+                            value,
+                            trace,
+                        });
                     }
                     // A refused certificate is refused by every node alike, and what was refused
                     // before it left (too large to frame) no node would take.

@@ -17,8 +17,10 @@ use tokio::task::JoinSet;
 /// How long a node holds a poll open when nothing happens.
 const POLL_WAIT: Duration = Duration::from_millis(1000);
 /// How long an event waits for events from other nodes that happened before it but are still
-/// on their way, so that they come out in the order they happened.
-const SETTLE: Duration = Duration::from_millis(250);
+/// on their way, so that they come out in the order they happened. 250 ms was not enough on a
+/// busy 2-core machine: during an election one node's long poll came back more than 250 ms
+/// after another's, and two "started an election" lines printed out of order (CI, events.rs).
+const SETTLE: Duration = Duration::from_millis(500);
 
 pub struct EventFeed {
     rx: mpsc::Receiver<Event>,

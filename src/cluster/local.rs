@@ -9,6 +9,8 @@ use crate::error::{Context, Error, Result};
 use crate::net::{self, Identity, Role};
 use crate::proto::{NodeId, ProcessAction, ProcessInfo};
 use serde::{Deserialize, Serialize};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::Child;
 use std::time::{Duration, Instant, SystemTime};
@@ -162,9 +164,7 @@ impl LocalCluster {
         }
         if signal == libc::SIGKILL {
             // Wait until it is really gone, so a `restart` right after finds its port free.
-            while process::not_gone(pid) {
-                std::thread::sleep(std::time::Duration::from_millis(2));
-            }
+            process::wait_gone(pid, Duration::MAX);
         }
         Ok(pid)
     }
@@ -366,11 +366,57 @@ pub async fn wait_ready(client: &Client, voters: usize, timeout: Duration) -> Re
     }
 }
 
+/// `n` free ports for a new local cluster, from just below the kernel's ephemeral range. A
+/// port inside that range, freed by `crash`, can be handed to any program's next outgoing
+/// socket (a browser's QUIC, a dsh client) before `restart` binds it again. Every socket is
+/// held until all are chosen so no port is handed out twice.
 fn free_ports(n: usize) -> Result<Vec<u16>> {
-    // Hold every socket until all are chosen so no port is handed out twice.
-    let socks = (0..n)
-        .map(|_| std::net::UdpSocket::bind("127.0.0.1:0"))
-        .collect::<std::io::Result<Vec<_>>>()
-        .context("find free ports")?;
+    let low = ephemeral_low();
+    let span = LOCAL_PORT_SPAN.min(low.saturating_sub(1024));
+    let offset = RandomState::new().build_hasher().finish() as u16 % span.max(1);
+    let mut socks = Vec::new();
+    for k in 0..span {
+        let port = low - span + (offset + k) % span;
+        if let Ok(s) = std::net::UdpSocket::bind(("127.0.0.1", port)) {
+            socks.push(s);
+        }
+        if socks.len() == n {
+            break;
+        }
+    }
+    // A machine whose ephemeral range starts near 1024 leaves no room below it.
+    while socks.len() < n {
+        socks.push(std::net::UdpSocket::bind("127.0.0.1:0").context("find free ports")?);
+    }
     socks.iter().map(|s| Ok(s.local_addr()?.port())).collect()
+}
+
+/// How many ports below the ephemeral range local clusters take theirs from. Test files that
+/// start nodes on fixed ports stay below it (they use 21000–26999).
+const LOCAL_PORT_SPAN: u16 = 5000;
+
+/// The first port the kernel hands out for port 0 (Linux's default when it cannot be read).
+fn ephemeral_low() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A crashed node's port must not be one the kernel hands to other programs' outgoing
+    /// sockets, or `restart` can find it taken (a CI failure: "Address already in use").
+    #[test]
+    fn local_cluster_ports_are_below_the_ephemeral_range_and_distinct() {
+        let ports = free_ports(3).unwrap();
+        let low = ephemeral_low();
+        assert!(ports.iter().all(|p| *p < low && *p >= low - LOCAL_PORT_SPAN), "{ports:?} vs {low}");
+        let mut unique = ports.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), 3, "{ports:?}");
+    }
 }

@@ -219,16 +219,44 @@ pub fn is_stopped(pid: u32) -> bool {
 pub fn stop(pid: u32, grace: Duration) {
     // SAFETY: plain syscalls on a pid we recorded ourselves.
     unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-    let until = Instant::now() + grace;
-    while not_gone(pid) && Instant::now() < until {
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    if not_gone(pid) {
+    if !wait_gone(pid, grace) {
         unsafe { libc::kill(pid as i32, libc::SIGKILL) };
-        while not_gone(pid) {
-            std::thread::sleep(Duration::from_millis(5));
+        wait_gone(pid, Duration::MAX);
+    }
+}
+
+/// Waits until `pid` has finished exiting, every thread of it, so its port and files are
+/// free; false if it is still there after `timeout`. A pidfd says so exactly (it turns
+/// readable once the whole thread group has exited) without a polling loop; /proc is read
+/// only to confirm, or every few milliseconds on a kernel without pidfds.
+pub fn wait_gone(pid: u32, timeout: Duration) -> bool {
+    let until = Instant::now().checked_add(timeout);
+    let left = || {
+        until.map_or(i32::MAX, |u| u.saturating_duration_since(Instant::now()).as_millis().min(i32::MAX as u128) as i32)
+    };
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor, owned below.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd >= 0 {
+        // SAFETY: a fresh descriptor nobody else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let mut pfd = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        loop {
+            // SAFETY: one valid pollfd.
+            match unsafe { libc::poll(&mut pfd, 1, left()) } {
+                0 => return false,
+                n if n > 0 => break,
+                _ if std::io::Error::last_os_error().kind() == std::io::ErrorKind::Interrupted => {}
+                _ => break,
+            }
         }
     }
+    while not_gone(pid) {
+        if left() == 0 {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    true
 }
 
 /// How many threads of `pid` have not finished exiting (`Threads:` in /proc), or None once
@@ -280,6 +308,9 @@ mod tests {
         let bound = std::net::UdpSocket::bind(("127.0.0.1", port)).is_err();
         assert!(bound && threads(pid) == Some(2), "the other thread still holds the port");
         assert!(not_gone(pid), "a zombie main thread with a thread still exiting is not gone");
+        assert!(!wait_gone(pid, Duration::from_millis(200)), "nor does waiting call it gone");
+        assert!(wait_gone(pid, Duration::from_secs(10)), "gone once its last thread ends");
+        assert!(std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok(), "and its port is free");
         child.wait().unwrap();
         assert!(!not_gone(pid), "reaped: gone");
     }

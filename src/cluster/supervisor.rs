@@ -201,7 +201,7 @@ async fn serve(sup: Arc<Supervised>, incoming: quinn::Incoming, mut shutdown: wa
             },
             Err(e) => Err(e),
         };
-        let reply = Reply { node: sup.id, leader: None, result };
+        let reply = Reply::new(sup.id, None, result);
         if net::write_frame(&mut send, &reply).await.is_ok() {
             let _ = send.finish();
         }

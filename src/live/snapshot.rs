@@ -22,11 +22,13 @@ pub struct View {
     /// The leader most nodes agree on, if any.
     pub leader: Option<String>,
     pub term: u64,
-    /// Cluster-wide, one per second, oldest first, at most `HISTORY_SECS`.
+    /// Cluster-wide client traffic, one per wall-clock second, oldest first, at most
+    /// `HISTORY_SECS`, without gaps; a second appears once every answering node finished it.
     pub series: Vec<ClusterSecond>,
     /// Latest events from every node, oldest first (at most a few hundred).
     pub events: Vec<ViewEvent>,
-    /// Events by kind since the model started.
+    /// Events by kind: what the nodes still held when the model first asked, then everything
+    /// since (including the model's own `down`/`up`/`paused`/`crashed`).
     pub events_by_kind: BTreeMap<String, u64>,
     /// Fault periods (open ones have no end), oldest first.
     pub faults: Vec<Period>,
@@ -63,6 +65,10 @@ pub struct NodeView {
     pub rtt_ms: Option<f64>,
     /// When the model last heard from it, ms since the Unix epoch.
     pub seen_ms: u64,
+    /// How long its process has served (0 while it does not answer).
+    pub uptime_ms: u64,
+    /// How long its last start took, from process start to serving.
+    pub last_recovery_ms: u64,
 }
 
 /// One second of the whole cluster, from the nodes' own counters.

@@ -14,11 +14,15 @@ use std::time::{Duration, Instant};
 const MAX_US: u64 = 120_000_000;
 
 /// One second of the run, by completion time: a stall shows as a second with few or no
-/// completions followed by one with a high p99.
+/// completions followed by one with a high p99. Seconds are wall-clock seconds, so the series
+/// lines up with what the nodes counted in the same seconds (the live model); the first and
+/// the last are therefore partial.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Point {
-    /// Seconds since the start (0 = the first second).
+    /// Seconds since the start's wall-clock second (0 = the second the run started in).
     pub second: u64,
+    /// The same second as Unix seconds.
+    pub sec: u64,
     pub ops: u64,
     pub errors: u64,
     pub p50_ms: f64,
@@ -73,6 +77,9 @@ pub struct Live {
 
 pub struct Recorder {
     started: Instant,
+    /// The wall clock at `started`, ms since the Unix epoch: seconds are cut where the wall
+    /// clock's seconds are, measured on the monotonic clock from here.
+    started_wall_ms: u64,
     inner: Mutex<Inner>,
 }
 
@@ -82,6 +89,8 @@ struct Inner {
     by_node: BTreeMap<NodeId, u64>,
     late: u64,
     series: Vec<Point>,
+    /// The Unix second the run started in.
+    first_sec: u64,
     /// The second being filled, its own histogram (coarser: only p50/p99 are asked of it).
     second: u64,
     now: Histogram<u64>,
@@ -98,7 +107,9 @@ fn ms(h: &Histogram<u64>, q: f64) -> f64 {
 
 impl Recorder {
     pub fn new() -> Self {
+        let started_wall_ms = crate::proto::wall_ms();
         let inner = Inner {
+            first_sec: started_wall_ms / 1000,
             total: histogram(3),
             errors: BTreeMap::new(),
             by_node: BTreeMap::new(),
@@ -108,7 +119,7 @@ impl Recorder {
             now: histogram(2),
             now_errors: 0,
         };
-        Recorder { started: Instant::now(), inner: Mutex::new(inner) }
+        Recorder { started: Instant::now(), started_wall_ms, inner: Mutex::new(inner) }
     }
 
     pub fn started(&self) -> Instant {
@@ -143,7 +154,7 @@ impl Recorder {
     /// Locks, first closing every second that has ended (empty ones included: a stall that
     /// completes nothing must still appear in the series).
     fn roll(&self) -> std::sync::MutexGuard<'_, Inner> {
-        let second = self.started.elapsed().as_secs();
+        let second = self.second_now();
         let mut g = self.inner.lock().unwrap();
         while g.second < second {
             g.close_second();
@@ -151,12 +162,19 @@ impl Recorder {
         g
     }
 
+    /// The second being filled now, counted from the wall-clock second the run started in.
+    fn second_now(&self) -> u64 {
+        let wall = self.started_wall_ms + self.started.elapsed().as_millis() as u64;
+        wall / 1000 - self.started_wall_ms / 1000
+    }
+
     pub fn live(&self) -> Live {
         let elapsed = self.started.elapsed();
         let g = self.roll();
         let ops = g.total.len();
         let errors = g.errors.values().sum();
-        let ops_per_sec = match g.series.last() {
+        // The first second is partial: until a full one has passed, the average stands in.
+        let ops_per_sec = match g.series.last().filter(|_| g.series.len() > 1) {
             Some(p) => p.ops as f64,
             None => ops as f64 / elapsed.as_secs_f64().max(1e-3),
         };
@@ -193,7 +211,15 @@ impl Default for Recorder {
 impl Inner {
     fn close_second(&mut self) {
         let (p50_ms, p99_ms) = if self.now.is_empty() { (0.0, 0.0) } else { (ms(&self.now, 0.5), ms(&self.now, 0.99)) };
-        self.series.push(Point { second: self.second, ops: self.now.len(), errors: self.now_errors, p50_ms, p99_ms });
+        let sec = self.first_sec + self.second;
+        self.series.push(Point {
+            second: self.second,
+            sec,
+            ops: self.now.len(),
+            errors: self.now_errors,
+            p50_ms,
+            p99_ms,
+        });
         self.now.reset();
         self.now_errors = 0;
         self.second += 1;
@@ -218,7 +244,20 @@ mod tests {
         assert_eq!(s.errors_by_kind["timeout"], 2);
         assert_eq!(s.by_node[&1] + s.by_node[&2], 100);
         assert!((s.ms(0.99) - 99.0).abs() < 0.5, "{}", s.ms(0.99));
-        assert_eq!(s.series.len(), 1);
-        assert_eq!((s.series[0].ops, s.series[0].errors), (100, 3));
+        assert!(s.series.len() <= 2, "the run may straddle a wall-clock second");
+        let first_sec = s.series[0].sec;
+        assert!(s.series.iter().enumerate().all(|(i, p)| p.sec == first_sec + i as u64 && p.second == i as u64));
+        let summed = s.series.iter().fold((0, 0), |(o, e), p| (o + p.ops, e + p.errors));
+        assert_eq!(summed, (100, 3));
+    }
+
+    #[test]
+    fn seconds_are_the_wall_clocks() {
+        let r = Recorder::new();
+        let before = crate::proto::wall_ms() / 1000;
+        r.ok(Duration::from_millis(1), None);
+        let s = r.finish();
+        let after = crate::proto::wall_ms() / 1000;
+        assert!((before..=after).contains(&s.series[0].sec), "{} in {before}..={after}", s.series[0].sec);
     }
 }

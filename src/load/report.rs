@@ -57,22 +57,27 @@ pub fn settings(spec: &LoadSpec) -> Value {
     })
 }
 
-/// Writes the `--report` file: `{settings, summary, errors_by_kind, series}`.
+/// Writes the `--report` file as JSON: `{settings, summary, errors_by_kind, series}`.
 pub fn write_report(path: &Path, spec: &LoadSpec, s: &Summary, v: Option<&Verified>) -> Result<()> {
+    let text = serde_json::to_string_pretty(&report_data(spec, s, v)).context("report")?;
+    std::fs::write(path, text + "\n").context(format!("write {}", path.display()))
+}
+
+/// The `--report` data: `{settings, summary, errors_by_kind, series}`; `series` has one entry
+/// per second of the run (`second` from 0, `ops`, `errors`, `p50_ms`, `p99_ms`).
+pub fn report_data(spec: &LoadSpec, s: &Summary, v: Option<&Verified>) -> Value {
     let series: Vec<Value> = s
         .series
         .iter()
         .map(|p| {
-            json!({"second": p.second, "ops": p.ops, "errors": p.errors,
+            json!({"second": p.second, "sec": p.sec, "ops": p.ops, "errors": p.errors,
                    "p50_ms": ms3(p.p50_ms), "p99_ms": ms3(p.p99_ms)})
         })
         .collect();
-    let report = json!({
+    json!({
         "settings": settings(spec),
         "summary": Value::Object(summary_fields(s, v)),
         "errors_by_kind": s.errors_by_kind,
         "series": series,
-    });
-    let text = serde_json::to_string_pretty(&report).context("report")?;
-    std::fs::write(path, text + "\n").context(format!("write {}", path.display()))
+    })
 }

@@ -1,22 +1,26 @@
-//! The durable Raft log in redb. `append` hands entries to the writer thread (`log_writer.rs`)
-//! and returns at once; the thread commits them with fsync and only then tells openraft they
-//! are flushed, so RaftCore keeps working while the disk is busy and the next append carries
-//! everything that queued up meanwhile. Recent entries stay decoded in memory because the leader
+//! The durable Raft log: segment files (`segments.rs`) and a small metadata file
+//! (`log_meta.rs`) in one directory. `append` hands entries to the writer thread
+//! (`log_writer.rs`) and returns at once; the thread writes them with one fdatasync per batch
+//! and only then tells openraft they are flushed, so RaftCore keeps working while the disk is
+//! busy and the next append carries everything that queued up meanwhile. Recent entries stay decoded in memory because the leader
 //! reads them straight back to replicate them. On the leader, each append is also sent ahead to
 //! the followers (`ahead.rs`) so that their fsyncs overlap the leader's own.
 
 use super::ahead::Ahead;
-use super::log_writer::{commit, digest, Digest, Encoded, Flushed, Held, WriteOp, Writer, LOG, META};
+use super::log_meta::Meta;
+use super::log_migrate;
+use super::log_ops::{digest, Digest, Encoded, Flushed, Held, WriteOp};
+use super::log_writer::Writer;
 use super::metrics::Metrics;
+use super::segments::{self, Segments};
 use super::types::{from_cbor, io_err, to_cbor as enc, Entry, LogId, StorageError, TypeConfig, Vote};
 use crate::proto::NodeId;
 use openraft::storage::{LogFlushed, RaftLogStorage};
 use openraft::{EntryPayload, ErrorSubject, ErrorVerb, LogState, RaftLogId, RaftLogReader};
-use redb::{Database, ReadableDatabase, ReadableTable};
 use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::ops::{Bound, RangeBounds};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex};
 use tokio::sync::{mpsc as tmpsc, oneshot};
 
@@ -31,7 +35,9 @@ pub struct LogStore {
 
 struct Inner {
     id: NodeId,
-    db: Arc<Database>,
+    /// The log's directory, where `read_vote` reads the metadata.
+    dir: PathBuf,
+    disk: segments::Reader,
     cache: Mutex<BTreeMap<u64, Entry>>,
     state: Mutex<State>,
     writer: mpsc::Sender<WriteOp>,
@@ -41,6 +47,8 @@ struct Inner {
     held: Held,
     /// The writer's thread, joined by `close`.
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Stamps appends, flushes and commits of traced writes.
+    trace: Arc<super::trace::Tracer>,
 }
 
 #[derive(Clone, Copy, Default)]
@@ -79,57 +87,43 @@ fn dec<T: serde::de::DeserializeOwned>(b: &[u8]) -> Result<T, StorageError> {
 }
 
 impl LogStore {
+    /// Opens the log in the directory `dir`. A node whose data directory still holds the redb
+    /// log of earlier versions (`log.redb` beside `dir`) is refused: starting with an empty log
+    /// instead would let it vote and acknowledge as if it had never held those entries.
     pub fn open(
-        path: &Path,
+        dir: &Path,
         id: NodeId,
         metrics: Arc<Metrics>,
         ahead: tmpsc::UnboundedSender<Ahead>,
     ) -> Result<Self, StorageError> {
         let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Store, ErrorVerb::Read, e);
-        let db = Arc::new(Database::create(path).map_err(|e| err(&e))?);
-        let mut state = State::default();
-        {
-            let tx = db.begin_write().map_err(|e| err(&e))?;
-            tx.open_table(LOG).map_err(|e| err(&e))?;
-            tx.open_table(META).map_err(|e| err(&e))?;
-            tx.commit().map_err(|e| err(&e))?;
-            let tx = db.begin_read().map_err(|e| err(&e))?;
-            let meta = tx.open_table(META).map_err(|e| err(&e))?;
-            if let Some(v) = meta.get("purged").map_err(|e| err(&e))? {
-                state.last_purged = dec(v.value())?;
-            }
-            if let Some(v) = meta.get("committed").map_err(|e| err(&e))? {
-                state.committed = dec(v.value())?;
-            }
-            if let Some(v) = meta.get("vote").map_err(|e| err(&e))? {
-                state.vote = Some(dec(v.value())?);
-            }
-            let log = tx.open_table(LOG).map_err(|e| err(&e))?;
-            state.last_log_id = match log.last().map_err(|e| err(&e))? {
-                Some((_, v)) => Some(*dec::<Entry>(v.value())?.get_log_id()),
-                None => state.last_purged,
-            };
+        if let Some(old) = log_migrate::old_log(dir) {
+            let moved = log_migrate::migrate(&old, dir)
+                .map_err(|e| err(&format!("moving the redb log of an earlier version into segments: {e}")))?;
+            tracing::info!(entries = moved, "moved the redb log of an earlier version into segment files");
         }
-        if let Some(vote) = state.vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
-            let vote = uncommitted(vote);
+        let mut meta = Meta::load(dir).map_err(|e| err(&e))?;
+        let (segs, committed) = Segments::open(dir, meta.purged, segments::SEGMENT_BYTES).map_err(|e| err(&e))?;
+        if let Some(vote) = meta.vote.filter(|v| v.is_committed() && v.leader_id().voted_for() == Some(id)) {
             let w = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Vote, ErrorVerb::Write, e);
-            commit(&db, |tx| {
-                tx.open_table(META)?.insert("vote", enc(&vote).as_slice())?;
-                Ok(())
-            })
-            .map_err(|e| w(&e))?;
-            state.vote = Some(vote);
+            meta.vote = Some(uncommitted(vote));
+            meta.save(dir).map_err(|e| w(&e))?;
         }
+        let state =
+            State { last_log_id: segs.last().or(meta.purged), last_purged: meta.purged, committed, vote: meta.vote };
         let (tx, rx) = mpsc::channel();
         let held = Held::default();
-        let writer = Writer::new(db.clone(), metrics, state.last_log_id, state.vote, held.clone());
+        let trace = metrics.trace.clone();
+        let disk = segs.reader();
+        let writer = Writer::new(segs, dir.to_path_buf(), meta, metrics, held.clone());
         let thread = std::thread::Builder::new()
             .name("raft-log-writer".into())
             .spawn(move || writer.run(rx))
             .map_err(|e| err(&e))?;
         let cache = Mutex::new(BTreeMap::new());
         let thread = Mutex::new(Some(thread));
-        let inner = Inner { id, db, cache, state: Mutex::new(state), writer: tx, ahead, held, thread };
+        let state = Mutex::new(state);
+        let inner = Inner { id, dir: dir.to_path_buf(), disk, cache, state, writer: tx, ahead, held, thread, trace };
         Ok(LogStore { inner: Arc::new(inner) })
     }
 
@@ -185,6 +179,8 @@ impl LogStore {
     /// openraft's `append`, told its outcome through `flushed`.
     fn append_entries(&self, entries: Vec<Entry>, flushed: Flushed) -> Result<(), StorageError> {
         let ids: Vec<LogId> = entries.iter().map(|e| *e.get_log_id()).collect();
+        let (first, last) = (ids.first().map_or(1, |l| l.index), ids.last().map_or(0, |l| l.index));
+        let flushed = self.inner.trace.appended(first, last, flushed);
         let encoded: Vec<Encoded> = entries.iter().map(|e| (*e.get_log_id(), enc(e))).collect();
         let claimed = self.take_held(&encoded);
         let held = claimed.is_some();
@@ -231,11 +227,9 @@ impl LogStore {
     }
 
     fn read_disk(&self, start: u64, end: Bound<u64>) -> Result<Vec<Entry>, StorageError> {
-        let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Logs, ErrorVerb::Read, e);
-        let tx = self.inner.db.begin_read().map_err(|e| err(&e))?;
-        let log = tx.open_table(LOG).map_err(|e| err(&e))?;
-        let range = log.range((Bound::Included(start), end)).map_err(|e| err(&e))?;
-        range.map(|r| dec(r.map_err(|e| err(&e))?.1.value())).collect()
+        let read = self.inner.disk.read((Bound::Included(start), end));
+        let read = read.map_err(|e| io_err(ErrorSubject::Logs, ErrorVerb::Read, e))?;
+        read.iter().map(|(_, bytes)| dec(bytes)).collect()
     }
 }
 
@@ -296,17 +290,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote>, StorageError> {
-        let err = |e: &dyn std::fmt::Display| io_err(ErrorSubject::Vote, ErrorVerb::Read, e);
-        let tx = self.inner.db.begin_read().map_err(|e| err(&e))?;
-        let meta = tx.open_table(META).map_err(|e| err(&e))?;
-        let vote = meta.get("vote").map_err(|e| err(&e))?;
-        vote.map(|v| dec(v.value())).transpose()
+        let meta = Meta::load(&self.inner.dir).map_err(|e| io_err(ErrorSubject::Vote, ErrorVerb::Read, e))?;
+        Ok(meta.vote)
     }
 
     async fn save_committed(&mut self, committed: Option<LogId>) -> Result<(), StorageError> {
         // Persisted with the next append; losing it in a crash only means re-applying less
         // on restart, never losing data.
         self.inner.state.lock().unwrap().committed = committed;
+        self.inner.trace.committed(committed.map_or(0, |l| l.index));
         Ok(())
     }
 
@@ -363,18 +355,13 @@ mod tests {
 
     fn open(dir: &Path, id: NodeId) -> (LogStore, tmpsc::UnboundedReceiver<Ahead>) {
         let (tx, rx) = tmpsc::unbounded_channel();
-        (LogStore::open(&dir.join("log.redb"), id, Arc::default(), tx).unwrap(), rx)
+        (LogStore::open(&dir.join("log"), id, Arc::default(), tx).unwrap(), rx)
     }
 
-    /// A log file as a node that stopped with `vote` left it.
+    /// A log directory as a node that stopped with `vote` left it.
     fn stopped_with(dir: &Path, vote: Vote) {
-        let db = Database::create(dir.join("log.redb")).unwrap();
-        commit(&db, |tx| {
-            tx.open_table(LOG)?;
-            tx.open_table(META)?.insert("vote", enc(&vote).as_slice())?;
-            Ok(())
-        })
-        .unwrap();
+        std::fs::create_dir_all(dir.join("log")).unwrap();
+        Meta { vote: Some(vote), purged: None }.save(&dir.join("log")).unwrap();
     }
 
     /// Appends as openraft does; the receiver says whether the append was reported flushed.
@@ -439,5 +426,25 @@ mod tests {
             .collect();
         assert_eq!(tags, vec![(0, AHEAD), (1, OTHER)]);
         assert!(store.inner.held.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_vote_entries_and_commit_index_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut store, _ahead) = open(dir.path(), 2);
+        store.save_vote(&Vote::new(5, 3)).await.unwrap();
+        assert!(append(&store, vec![entry(5, 0, OTHER), entry(5, 1, OTHER)]).recv().unwrap());
+        let committed = Some(*entry(5, 1, OTHER).get_log_id());
+        store.save_committed(committed).await.unwrap();
+        // The commit index is written with the next append.
+        assert!(append(&store, vec![entry(5, 2, OTHER)]).recv().unwrap());
+        store.close();
+        drop(store);
+        let (mut store, _ahead) = open(dir.path(), 2);
+        assert_eq!(store.read_vote().await.unwrap(), Some(Vote::new(5, 3)));
+        assert_eq!(store.read_committed().await.unwrap(), committed);
+        assert_eq!(store.get_log_state().await.unwrap().last_log_id.map(|l| l.index), Some(2));
+        let read = store.try_get_log_entries(0..3).await.unwrap();
+        assert_eq!(read.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![0, 1, 2]);
     }
 }

@@ -6,7 +6,7 @@ use crate::proto::{NodeId, NodeMetrics, PeerMetrics};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Metrics {
@@ -18,6 +18,8 @@ pub struct Metrics {
     append: Mutex<Histogram<u64>>,
     apply: Mutex<Histogram<u64>>,
     peers: Mutex<BTreeMap<NodeId, PeerStats>>,
+    /// Stamps for `put --trace`, kept here because every stage's code already holds `Metrics`.
+    pub trace: Arc<super::trace::Tracer>,
 }
 
 /// Replication round trips to one peer over the last `WINDOW` to `2 × WINDOW`, so a link that
@@ -74,6 +76,7 @@ impl Default for Metrics {
             append: histogram(),
             apply: histogram(),
             peers: Mutex::default(),
+            trace: Arc::default(),
         }
     }
 }

@@ -221,6 +221,7 @@ impl RaftNetwork<TypeConfig> for PeerLink {
         let cut = keep < rpc.entries.len();
         rpc.entries.truncate(keep);
         let last_sent = rpc.entries.last().map(|e| e.log_id);
+        let first_sent = rpc.entries.first().map(|e| e.log_id.index);
         let bytes: usize = rpc.entries.iter().map(transfer::entry_bytes).sum();
         // Heartbeats (no entries) go on their own while a transfer is under way.
         let sent = if !rpc.entries.is_empty() && (bytes > transfer::TRANSFER_OVER || self.transfer.is_some()) {
@@ -231,7 +232,13 @@ impl RaftNetwork<TypeConfig> for PeerLink {
             rtt.ok = sent.is_ok();
             sent
         };
-        match sent? {
+        let sent = sent?;
+        if let (PeerReply::Append(Ok(AppendEntriesResponse::Success)), Some(first), Some(last)) =
+            (&sent, first_sent, last_sent)
+        {
+            self.metrics.trace.acked(self.target, first, last.index);
+        }
+        match sent {
             // openraft sends the rest next, from the last entry the follower now holds.
             PeerReply::Append(Ok(AppendEntriesResponse::Success)) if cut => {
                 Ok(AppendEntriesResponse::PartialSuccess(last_sent))

@@ -8,12 +8,12 @@
 //! AppendEntries frame, and the queue is bounded in operations and bytes, answering `busy` when
 //! full rather than growing.
 
-use super::types::Raft;
+use super::types::{LogId, Raft};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{limits, LogCommand, NodeId, Op, Response};
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -38,10 +38,18 @@ pub enum Proposed {
     NotLeader(Option<NodeId>),
 }
 
+/// Where an applied proposal went in the log and when it was handed to openraft, for a traced
+/// write (`node/trace.rs`).
+#[derive(Debug, Clone, Copy)]
+pub struct Landed {
+    pub log_id: LogId,
+    pub proposed: Instant,
+}
+
 struct Pending {
     op: Op,
     bytes: usize,
-    reply: oneshot::Sender<Proposed>,
+    reply: oneshot::Sender<(Proposed, Option<Landed>)>,
     /// Its share of `QUEUE_BYTES`, given back when it leaves the queue.
     _queued: OwnedSemaphorePermit,
 }
@@ -64,23 +72,28 @@ impl Proposer {
     }
 
     pub async fn propose(&self, op: Op) -> Proposed {
+        self.propose_landed(op).await.0
+    }
+
+    /// `propose`, also saying where the operation landed when it was applied.
+    pub async fn propose_landed(&self, op: Op) -> (Proposed, Option<Landed>) {
         if let Err(e) = limits::check_op(&op, self.max_value) {
-            return Proposed::Applied(Err(e));
+            return (Proposed::Applied(Err(e)), None);
         }
         let bytes = limits::op_bytes(&op);
         let busy = || Proposed::Applied(Err(Error::new(ErrorKind::Busy, "the node's write queue is full; try again")));
         let Ok(queued) = self.queue_bytes.clone().try_acquire_many_owned(bytes as u32) else {
-            return busy();
+            return (busy(), None);
         };
         let (reply, rx) = oneshot::channel();
         match self.tx.try_send(Pending { op, bytes, reply, _queued: queued }) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => return busy(),
+            Err(mpsc::error::TrySendError::Full(_)) => return (busy(), None),
             Err(mpsc::error::TrySendError::Closed(_)) => {
-                return Proposed::Applied(Err(Error::internal("node is shutting down")))
+                return (Proposed::Applied(Err(Error::internal("node is shutting down"))), None)
             }
         }
-        rx.await.unwrap_or_else(|_| Proposed::Applied(Err(Error::internal("proposal dropped"))))
+        rx.await.unwrap_or_else(|_| (Proposed::Applied(Err(Error::internal("proposal dropped"))), None))
     }
 }
 
@@ -139,22 +152,24 @@ fn fill(first: Pending, rx: &mut mpsc::Receiver<Pending>, carried: &mut Option<P
 async fn propose(raft: &Raft, batch: Vec<Pending>) {
     let (ops, waiters): (Vec<Op>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.reply)).unzip();
     let at_ms = crate::proto::wall_ms();
+    let proposed = Instant::now();
     match raft.client_write(LogCommand { at_ms, ops }).await {
         Ok(resp) => {
+            let landed = Landed { log_id: resp.log_id, proposed };
             let mut results = resp.data.into_iter();
             for w in waiters {
                 let r = results.next().unwrap_or_else(|| Err(Error::internal("missing result")));
-                let _ = w.send(Proposed::Applied(r));
+                let _ = w.send((Proposed::Applied(r), Some(landed)));
             }
         }
         Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
             for w in waiters {
-                let _ = w.send(Proposed::NotLeader(f.leader_id));
+                let _ = w.send((Proposed::NotLeader(f.leader_id), None));
             }
         }
         Err(e) => {
             for w in waiters {
-                let _ = w.send(Proposed::Applied(Err(Error::internal(e.to_string()))));
+                let _ = w.send((Proposed::Applied(Err(Error::internal(e.to_string()))), None));
             }
         }
     }

@@ -70,7 +70,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let storage = |e: super::types::StorageError| Error::internal(format!("storage: {e}"));
     let metrics = Arc::new(Metrics::default());
     let (ahead_tx, ahead_rx) = tokio::sync::mpsc::unbounded_channel();
-    let log = LogStore::open(&opts.data.join("log.redb"), opts.id, metrics.clone(), ahead_tx).map_err(storage)?;
+    let log = LogStore::open(&opts.data.join("log"), opts.id, metrics.clone(), ahead_tx).map_err(storage)?;
     let events = Arc::new(Events::new(opts.id));
     let sm = StateMachine::open(&opts.data, metrics.clone(), events.clone()).map_err(storage)?;
     let store = sm.store();
@@ -115,6 +115,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
         recovery,
         join_lock: Default::default(),
         metrics,
+        seconds: Default::default(),
         events,
         cache: Default::default(),
     });
@@ -127,6 +128,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let is_voter = raft.metrics().borrow().membership_config.membership().voter_ids().any(|v| v == opts.id);
     let ticker =
         tokio::spawn(super::ticker::run(raft.clone(), svc.store.clone(), svc.proposer.clone(), shutdown.clone()));
+    let watchdog = tokio::spawn(super::watchdog::run(raft.clone(), opts.id, shutdown.clone()));
     let joiner = (!opts.join.is_empty() && !is_voter).then(|| {
         tokio::spawn(join_cluster(endpoint.clone(), opts.id, addr.clone(), opts.join.clone(), shutdown.clone()))
     });
@@ -150,6 +152,7 @@ pub async fn run(opts: NodeOptions, mut shutdown: watch::Receiver<bool>) -> Resu
     let _ = watcher.await;
     let _ = sender_ahead.await;
     let _ = ticker.await;
+    let _ = watchdog.await;
     let _ = proposing.await;
     raft.shutdown().await.map_err(|e| Error::internal(format!("raft shutdown: {e}")))?;
     let log = svc.log.clone();
@@ -291,19 +294,29 @@ async fn serve_stream(
         net::write_frame(&mut send, &reply).await
     } else {
         let started = std::time::Instant::now();
+        let mut traffic = false;
         let (reply, bytes_in) = match net::read_frame_sized::<Envelope>(&mut recv).await {
             Ok((env, n)) => match net::authorize(&conn.principal, &env.request) {
-                Ok(()) => (svc.handle(env, true).await, n),
+                Ok(()) => {
+                    traffic = env.request.is_traffic();
+                    (svc.handle(env, true).await, n)
+                }
                 Err(e) => {
                     gate.record(format!("refused {}: {}", conn.from, e.message));
-                    (Reply { node: svc.id, leader: None, result: Err(e) }, n)
+                    (Reply::new(svc.id, None, Err(e)), n)
                 }
             },
-            Err(e) => (Reply { node: svc.id, leader: None, result: Err(e) }, 0),
+            Err(e) => (Reply::new(svc.id, None, Err(e)), 0),
         };
         let written = net::write_frame(&mut send, &reply).await;
         let bytes_out = *written.as_ref().unwrap_or(&0);
         svc.metrics.request(started.elapsed(), reply.result.is_ok(), bytes_in, bytes_out);
+        // Only answers that reached the stream count: an attempt the client gave up on (its
+        // connection reset, the request retried elsewhere) would otherwise count twice.
+        if traffic && written.is_ok() {
+            let error = reply.result.as_ref().err().map(|e| e.kind.as_str());
+            svc.seconds.record(crate::proto::wall_ms(), started.elapsed(), error);
+        }
         written
     };
     if written.is_ok() {

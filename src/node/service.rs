@@ -13,9 +13,10 @@ use super::metrics::Metrics;
 use super::network::Peers;
 use super::proposer::{Proposed, Proposer};
 use super::state_machine::Store;
+use super::trace::{self, Traced, TRACE_ACK_WAIT};
 use super::types::Raft;
 use crate::error::{Error, ErrorKind, Result};
-use crate::proto::{Envelope, NodeId, NodeStatus, Op, Reply, Request, RequestId, Response};
+use crate::proto::{Envelope, NodeId, NodeStatus, Op, Reply, Request, RequestId, Response, Trace};
 use openraft::error::{CheckIsLeaderError, ClientWriteError, ForwardToLeader, RaftError};
 use openraft::{BasicNode, ServerState};
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ pub struct Service {
     /// Membership changes one at a time; concurrent joins would otherwise race.
     pub join_lock: tokio::sync::Mutex<()>,
     pub metrics: Arc<Metrics>,
+    /// Client traffic per second, for the live model.
+    pub seconds: super::seconds::Seconds,
     pub events: Arc<Events>,
     pub cache: Directory,
 }
@@ -57,10 +60,14 @@ impl Service {
     /// Handles one client request. `may_forward` is false for requests that were already
     /// forwarded to us, so a stale leader hint can never bounce a request around.
     pub async fn handle(&self, env: Envelope, may_forward: bool) -> Reply {
+        let received = Instant::now();
         let budget = Duration::from_millis(env.timeout_ms as u64).min(MAX_REQUEST_TIME);
-        let deadline = Instant::now() + budget;
+        let deadline = received + budget;
         let needs_quorum = needs_quorum(&env.request);
-        let routed = tokio::time::timeout(budget, self.route(env, may_forward, deadline));
+        let traced = (env.trace && traceable(&env.request)).then(Traced::default);
+        // Stamping starts before the write is proposed and lasts until its stamps are taken.
+        let _stamping = traced.as_ref().map(|_| self.metrics.trace.begin());
+        let routed = tokio::time::timeout(budget, self.route(env, may_forward, deadline, traced.as_ref()));
         // Losing the majority mid-request (a partition) ends the wait early, so the caller can
         // try the side that still has one.
         let lost = async {
@@ -75,30 +82,63 @@ impl Service {
             r = routed => r.unwrap_or_else(|_| Err(self.timeout_error(budget))),
             e = lost => Err(e),
         };
-        Reply { node: self.id, leader: self.leader(), result }
+        let trace = match &traced {
+            Some(t) if result.is_ok() => self.trace(t, received).await,
+            _ => None,
+        };
+        Reply { node: self.id, leader: self.leader(), result, trace }
     }
 
-    async fn route(&self, env: Envelope, may_forward: bool, deadline: Instant) -> Result<Response> {
+    /// The trace of a write this node handled: built from its own stamps if it led, or the
+    /// leader's with this node's time added if it forwarded the write.
+    async fn trace(&self, traced: &Traced, received: Instant) -> Option<Trace> {
+        let us = |d: Duration| d.as_micros() as u64;
+        if let Some(relayed) = traced.relayed.get() {
+            let node_us = us(received.elapsed()).saturating_sub(relayed.hold_us);
+            return Some(Trace { took: self.id, node_us, ..relayed.clone() });
+        }
+        let landed = traced.landed.get()?;
+        let ready = Instant::now();
+        let peers: Vec<NodeId> = {
+            let m = self.raft.metrics().borrow().membership_config.clone();
+            m.membership().voter_ids().filter(|&v| v != self.id).collect()
+        };
+        let stamps = self.metrics.trace.take(landed.log_id.index, &peers, TRACE_ACK_WAIT).await;
+        Some(trace::led(self.id, landed, &stamps, received, ready))
+    }
+
+    async fn route(
+        &self,
+        env: Envelope,
+        may_forward: bool,
+        deadline: Instant,
+        traced: Option<&Traced>,
+    ) -> Result<Response> {
         loop {
             // A node paused mid-request wakes with every timer overdue, and the timeout around
             // this future fires only after it has been polled once more: without this check it
             // would propose or pass on a request its caller has long given up on.
             overdue(deadline)?;
-            match self.execute(&env.request, env.id, deadline).await {
+            match self.execute(&env.request, env.id, deadline, traced).await {
                 Outcome::Done(r) => return r,
                 Outcome::Forward(Some(leader)) if leader != self.id && may_forward => {
                     overdue(deadline)?;
                     let addr = self.addr_of(leader)?;
                     let left = deadline.saturating_duration_since(Instant::now());
-                    let fwd =
-                        Envelope { timeout_ms: left.as_millis() as u32, request: env.request.clone(), id: env.id };
+                    let timeout_ms = left.as_millis() as u32;
+                    let fwd = Envelope { timeout_ms, request: env.request.clone(), id: env.id, trace: env.trace };
                     // If the leader dies mid-request, follow the election instead of waiting
                     // on a connection that will never answer.
                     let waiter = self.raft.wait(Some(left));
                     let changed = waiter.metrics(|m| m.current_leader != Some(leader), "leader changed");
                     tokio::select! {
                         r = self.peers.forward(leader, &addr, fwd) => match r {
-                            Ok(reply) => return reply.result,
+                            Ok(reply) => {
+                                if let (Some(t), Some(trace)) = (traced, reply.trace) {
+                                    let _ = t.relayed.set(trace);
+                                }
+                                return reply.result;
+                            }
                             Err(e) if e.kind == ErrorKind::Unreachable => {
                                 self.peers.get(&addr).reset().await;
                                 tokio::time::sleep(Duration::from_millis(20)).await;
@@ -157,7 +197,13 @@ impl Service {
             .then(|| Error::no_quorum(format!("n{} has not heard from a majority for {age} ms", self.id)))
     }
 
-    async fn execute(&self, req: &Request, id: Option<RequestId>, deadline: Instant) -> Outcome {
+    async fn execute(
+        &self,
+        req: &Request,
+        id: Option<RequestId>,
+        deadline: Instant,
+        traced: Option<&Traced>,
+    ) -> Outcome {
         if let Some(e) = needs_quorum(req).then(|| self.quorum_lost()).flatten() {
             return Outcome::Done(Err(e));
         }
@@ -166,12 +212,12 @@ impl Service {
         }
         match req {
             Request::Put { key, value } => {
-                self.write_key_once(Op::Put { key: key.clone(), value: value.clone() }, id, key, None).await
+                self.write_key_once(Op::Put { key: key.clone(), value: value.clone() }, id, key, None, traced).await
             }
-            Request::Del { key } => self.write_key_once(Op::Del { key: key.clone() }, id, key, None).await,
+            Request::Del { key } => self.write_key_once(Op::Del { key: key.clone() }, id, key, None, traced).await,
             Request::Cas { key, expected, new } => {
                 let op = Op::Cas { key: key.clone(), expected: expected.clone(), new: new.clone() };
-                self.write_key_once(op, id, key, None).await
+                self.write_key_once(op, id, key, None, traced).await
             }
             Request::CacheRead { .. } | Request::CachePut { .. } | Request::CachePoll { .. } => {
                 self.cache_request(req).await
@@ -195,6 +241,10 @@ impl Service {
                 self.anti_entropy(req).await
             }
             Request::Metrics => Outcome::Done(Ok(Response::Metrics(self.metrics.snapshot(&self.replication_lag())))),
+            Request::Seconds { after } => {
+                let now = crate::proto::wall_ms();
+                Outcome::Done(Ok(Response::Seconds { now_sec: now / 1000, seconds: self.seconds.since(*after, now) }))
+            }
             Request::Events { after, wait_ms } => {
                 let events = self.events.after(*after, Duration::from_millis(*wait_ms as u64)).await;
                 Outcome::Done(Ok(Response::Events { boot_ms: self.events.boot_ms, events }))
@@ -223,12 +273,19 @@ impl Service {
 
     /// A write of one key without a request id (a caching client's).
     pub(super) async fn write_key(&self, op: Op, key: &str, writer: Option<u64>) -> Outcome {
-        self.write_key_once(op, None, key, writer).await
+        self.write_key_once(op, None, key, writer, None).await
     }
 
     /// A write of one key: acknowledged only once no client cache still serves the old value.
-    async fn write_key_once(&self, op: Op, id: Option<RequestId>, key: &str, writer: Option<u64>) -> Outcome {
-        let outcome = self.write(op, id).await;
+    async fn write_key_once(
+        &self,
+        op: Op,
+        id: Option<RequestId>,
+        key: &str,
+        writer: Option<u64>,
+        traced: Option<&Traced>,
+    ) -> Outcome {
+        let outcome = self.write_traced(op, id, traced).await;
         if matches!(outcome, Outcome::Done(Ok(_))) {
             let term = self.raft.metrics().borrow().current_term;
             self.cache.invalidate(term, key, writer).await;
@@ -241,6 +298,11 @@ impl Service {
 
     /// Proposes `op`, wrapped with its request id when it has one.
     pub(super) async fn write(&self, op: Op, id: Option<RequestId>) -> Outcome {
+        self.write_traced(op, id, None).await
+    }
+
+    /// `write`, noting where a traced write landed.
+    async fn write_traced(&self, op: Op, id: Option<RequestId>, traced: Option<&Traced>) -> Outcome {
         let op = match id {
             Some(id) => Op::Once { id, op: Box::new(op) },
             None => op,
@@ -248,7 +310,11 @@ impl Service {
         // Chat sends carry their own message id, so a second copy of one is harmless too.
         let repeatable = matches!(op, Op::Once { .. } | Op::ChatSend { .. });
         let was_leader = self.raft.metrics().borrow().state == ServerState::Leader;
-        match self.proposer.propose(op).await {
+        let (proposed, landed) = self.proposer.propose_landed(op).await;
+        if let (Some(t), Some(landed)) = (traced, landed) {
+            let _ = t.landed.set(landed);
+        }
+        match proposed {
             Proposed::Applied(r) => Outcome::Done(r),
             // Proposed while leading, refused for not leading: it may sit in the log and still
             // commit under the next leader. Passing on a copy without an id could apply it twice.
@@ -376,6 +442,11 @@ fn test_hold_reply(key: &str, id: Option<RequestId>) -> Option<Duration> {
     (key.starts_with(prefix.as_str()) && first).then_some(*hold)
 }
 
+/// Writes whose journey `--trace` shows: the key writes, which share one path to the log.
+fn traceable(req: &Request) -> bool {
+    matches!(req, Request::Put { .. } | Request::Del { .. } | Request::Cas { .. })
+}
+
 /// Requests that only a leader backed by a majority can answer.
 fn needs_quorum(req: &Request) -> bool {
     match req {
@@ -410,8 +481,13 @@ fn describe_faults(f: &crate::proto::Faults) -> String {
     }
 }
 
+/// Bytes of the files under `dir`, the log's directory of segments included (preallocated, so
+/// counted at their full size).
 fn dir_size(dir: &std::path::Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).filter(|m| m.is_file()).map(|m| m.len()).sum())
-        .unwrap_or(0)
+    let size = |e: std::fs::DirEntry| match e.metadata() {
+        Ok(m) if m.is_dir() => dir_size(&e.path()),
+        Ok(m) if m.is_file() => m.len(),
+        _ => 0,
+    };
+    std::fs::read_dir(dir).map(|rd| rd.flatten().map(size).sum()).unwrap_or(0)
 }

@@ -7,6 +7,7 @@
 //! fsync. After a crash the state machine reopens at its last durable point — or at a newer
 //! snapshot, which is reinstalled — and openraft re-applies the committed tail from the log.
 
+use super::db_file;
 use super::events::Events;
 use super::metrics::Metrics;
 use super::snapshot::{SnapshotData, SnapshotStore};
@@ -89,7 +90,7 @@ fn get_meta<T: serde::de::DeserializeOwned + Default>(
 
 impl StateMachine {
     pub fn open(dir: &Path, metrics: Arc<Metrics>, events: Arc<Events>) -> Result<Self, StorageError> {
-        let db = Database::create(dir.join("state.redb")).map_err(sm_err)?;
+        let db = db_file::open(&dir.join("state.redb")).map_err(sm_err)?;
         let tx = db.begin_write().map_err(sm_err)?;
         tx.open_table(KV).map_err(sm_err)?;
         tx.open_table(META).map_err(sm_err)?;
@@ -268,6 +269,7 @@ impl Applied {
         if let Some(l) = self.last {
             store.applied_index.store(l.index, Ordering::Relaxed);
             store.applied_tx.send_replace(l.index);
+            store.metrics.trace.applied(l.index);
         }
         store.keys.fetch_add(self.keys as u64, Ordering::Relaxed);
         store.metrics.apply(self.started.elapsed());

@@ -110,7 +110,7 @@ impl Session {
             typed_ahead.extend(waiting.lines);
             eof |= waiting.eof;
             if let Some(entry) = next_entry(&mut typed_ahead) {
-                println!("{}{entry}", view.prompt(None, self.color));
+                crate::shell::screen::line(&format!("{}{entry}", view.prompt(None, self.color)));
                 if self.entry(rl, &entry) {
                     return 0;
                 }
@@ -135,6 +135,9 @@ impl Session {
             match read {
                 Ok(line) if line.trim().is_empty() => {}
                 Ok(line) => {
+                    // The line editor showed the prompt and what was typed; a recording
+                    // wants them too.
+                    crate::shell::screen::echo(&format!("{}{line}\n", view.prompt(None, self.color)));
                     if self.entry(rl, &line) {
                         return 0;
                     }
@@ -185,7 +188,7 @@ impl Session {
             Some(Err(_)) if token.is_cancelled() => eprintln!("^C cancelled"),
             Some(Ok(out)) => {
                 if !out.text.is_empty() {
-                    println!("{}", out.text);
+                    crate::shell::screen::line(&out.text);
                 }
                 if let Some(e) = &out.failure {
                     print_error(e);
@@ -221,7 +224,7 @@ impl Session {
         self.functions = program.clone_functions_only();
         match result {
             Ok(v) if v.is_unit() => {}
-            Ok(v) => println!("{}", show(&v)),
+            Ok(v) => crate::shell::screen::line(&show(&v)),
             Err(e) => match unknown_name(&e).and_then(|name| did_you_mean(name).map(|s| (name, s))) {
                 // `stauts` parses as a variable and `stauts()` as a call: both are typos of a
                 // command when the line starts with them.
@@ -284,8 +287,9 @@ fn show(v: &Dynamic) -> String {
     }
 }
 
+/// On stderr, and in a recording: the audience saw it.
 fn print_error(e: &Error) {
-    eprintln!("error: {}: {}", e.kind.as_str(), e.message);
+    crate::shell::screen::err_line(&format!("error: {}: {}", e.kind.as_str(), e.message));
 }
 
 #[cfg(test)]

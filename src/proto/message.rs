@@ -1,7 +1,7 @@
 //! Client ↔ node messages. One request and one reply per QUIC stream.
 
 use super::systems::{ChatDigest, ChatMessage, Holder, LockInfo, QueueItem, QueueStat};
-use super::{NodeId, RequestId};
+use super::{NodeId, RequestId, SecondCounts, Trace};
 use crate::error::Error;
 use serde::{Deserialize, Serialize};
 
@@ -14,12 +14,16 @@ pub struct Envelope {
     /// so the cluster applies it at most once.
     #[serde(default)]
     pub id: Option<RequestId>,
+    /// Asks for the write's `Trace` in the reply (`put --trace`). Left off the wire when false,
+    /// so an untraced request is the bytes it always was.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub trace: bool,
 }
 
 impl Envelope {
     /// A request without a request id: a read, or anything the cluster need not deduplicate.
     pub fn new(timeout_ms: u32, request: Request) -> Self {
-        Envelope { timeout_ms, request, id: None }
+        Envelope { timeout_ms, request, id: None, trace: false }
     }
 }
 
@@ -154,9 +158,54 @@ pub enum Request {
         id: u64,
     },
     QueueStats,
+    /// Client traffic per second (`is_traffic`) that this node answered: the completed
+    /// seconds after `after` (Unix seconds), for the live model.
+    Seconds {
+        after: u64,
+    },
 }
 
 impl Request {
+    /// What a user's client asks of the cluster, counted per second for the live model. The
+    /// questions watchers, operators and background tasks ask (status, metrics, events,
+    /// faults, long polls, pings) are not: a dashboard must not see its own polling.
+    pub fn is_traffic(&self) -> bool {
+        match self {
+            Request::Put { .. }
+            | Request::Get { .. }
+            | Request::Del { .. }
+            | Request::Scan { .. }
+            | Request::Cas { .. }
+            | Request::CacheRead { .. }
+            | Request::CachePut { .. }
+            | Request::ChatSend { .. }
+            | Request::LockAcquire { .. }
+            | Request::LockRelease { .. }
+            | Request::LockList
+            | Request::QueuePush { .. }
+            | Request::QueuePop { .. }
+            | Request::QueueAck { .. }
+            | Request::QueueStats => true,
+            // A read of the chat counts; a long poll (`chat follow`, `chat check`) waits by design.
+            Request::ChatLog { wait_ms, .. } | Request::ChatDigest { wait_ms, .. } => *wait_ms == 0,
+            Request::Status
+            | Request::Ping
+            | Request::Join { .. }
+            | Request::SetFaults(_)
+            | Request::GetFaults
+            | Request::Merkle
+            | Request::LeafKeys { .. }
+            | Request::Corrupt { .. }
+            | Request::Repair { .. }
+            | Request::Metrics
+            | Request::Events { .. }
+            | Request::Record { .. }
+            | Request::Process(_)
+            | Request::CachePoll { .. }
+            | Request::Seconds { .. } => false,
+        }
+    }
+
     /// Writes whose retries the cluster recognises by the envelope's request id. `chat send` is
     /// not one: its message id, chosen by the sender, already makes a retry harmless.
     pub fn carries_id(&self) -> bool {
@@ -386,6 +435,12 @@ pub enum Response {
     },
     QueueStats(Vec<QueueStat>),
     Ticked,
+    /// `now_sec`: the node's current second; every second before it that is not listed had no
+    /// traffic.
+    Seconds {
+        now_sec: u64,
+        seconds: Vec<SecondCounts>,
+    },
 }
 
 /// What a node says back: who answered, who it believes leads, and the outcome.
@@ -394,6 +449,15 @@ pub struct Reply {
     pub node: NodeId,
     pub leader: Option<NodeId>,
     pub result: Result<Response, Error>,
+    /// How the write travelled, when the envelope asked (`Envelope::trace`) and it was a write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<Trace>,
+}
+
+impl Reply {
+    pub fn new(node: NodeId, leader: Option<NodeId>, result: Result<Response, Error>) -> Self {
+        Reply { node, leader, result, trace: None }
+    }
 }
 
 /// One node's view of itself, as shown by `status`.

@@ -2,6 +2,9 @@
 //! `P1..Pn` becomes functions of every arity its required parameters allow, plus one taking a
 //! trailing map of flags: `put("k", "v")`, `put("k", "v", #{via: "n2"})`. A command of two
 //! words is `chat_send(…)` and also, in a namespace named by its first word, `chat::send(…)`.
+//! A flag named like a Rhai keyword can be written unquoted: `dashboard(#{for: "15s"})`
+//! (`keys.rs`).
+//! `view()` (the live model's snapshot) is registered here too.
 
 use super::convert::{to_dynamic, to_word};
 use crate::shell::commands;
@@ -30,6 +33,8 @@ pub fn build_engine(ctx: Arc<Ctx>, handle: tokio::runtime::Handle) -> Engine {
         register(&mut engine, spec, ctx.clone(), handle.clone(), interrupted.clone());
     }
     register_namespaces(&mut engine);
+    super::keys::keywords_as_map_keys(&mut engine);
+    super::view::register(&mut engine, ctx, handle);
     engine
 }
 

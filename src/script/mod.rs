@@ -3,11 +3,16 @@
 //! their own thread and reach the async client by blocking on the runtime's handle from there —
 //! never from a tokio worker. Sees the cluster only through the shell's `Ctx`.
 
+pub mod board;
 mod convert;
 mod engine;
+mod keys;
 mod present;
+pub mod rehearsal;
 mod story;
 mod table;
+pub mod teller;
+mod view;
 
 pub use convert::{to_dynamic, to_json};
 pub use engine::build_engine;

@@ -1,9 +1,16 @@
 //! `dsh run FILE.rhai`: a story told to an audience. Adds the presenter's helpers to the engine,
 //! runs the script, prints a summary of its checks, and maps the outcome to an exit status:
-//! 0 every check held, 1 a check or command failed, 2 the script does not parse.
+//! 0 every check held, 1 a check or command failed, 2 the script does not parse. The story is
+//! told through a `Teller` (marks, step records, the board `dsh notes` follows); with
+//! `--record` the screen is taped from the first line to the summary; with `--rehearse` the
+//! steps are compared with the last rehearsal and saved for the next.
 
+use super::board::{scan_plan, Planned};
 use super::build_engine;
+use super::rehearsal;
+use super::teller::Teller;
 use crate::shell::output::Style;
+use crate::shell::screen::{self, Tape};
 use crate::shell::stage::{checks, Print, Stage};
 use crate::shell::Ctx;
 use rhai::{EvalAltResult, Position};
@@ -19,11 +26,24 @@ pub struct StoryOptions {
     /// Sleeps and durations are divided by this.
     pub speed: f64,
     pub notes: bool,
+    /// Time each step, compare with the last rehearsal and save this one beside the story.
+    pub rehearse: bool,
+    /// End each step with a stable line (`teller::mark_line`).
+    pub marks: bool,
+    /// Where the story publishes its state for `dsh notes` (`board::board_path`).
+    pub board: Option<PathBuf>,
 }
 
 /// Runs a story to the end; returns the exit status. Call from a plain thread, not a tokio
 /// worker. Ctrl-C (`ctx.interrupt`) stops it, also at a pause.
-pub fn run_story(path: &Path, opts: StoryOptions, ctx: Arc<Ctx>, handle: tokio::runtime::Handle) -> i32 {
+/// With `tape`, the screen is recorded while the story runs.
+pub fn run_story(
+    path: &Path,
+    opts: StoryOptions,
+    ctx: Arc<Ctx>,
+    handle: tokio::runtime::Handle,
+    tape: Option<Box<dyn Tape>>,
+) -> i32 {
     let source = match std::fs::read_to_string(path) {
         Ok(s) => s,
         Err(e) => {
@@ -31,7 +51,21 @@ pub fn run_story(path: &Path, opts: StoryOptions, ctx: Arc<Ctx>, handle: tokio::
             return 2;
         }
     };
-    let mut stage = Stage::new(Arc::new(Print { bold: ctx.style == Style::Terminal }));
+    let last = rehearsal::load(path);
+    let plan: Vec<Planned> = match &last {
+        Some(r) => r
+            .steps
+            .iter()
+            .filter(|t| t.n > 0)
+            .map(|t| Planned { title: t.title.clone(), notes: t.notes.clone(), rehearsed_ms: Some(t.ms) })
+            .collect(),
+        None => scan_plan(&source),
+    };
+    let print = Print { bold: ctx.style == Style::Terminal };
+    let mut teller = Teller::new(print, path.display().to_string(), plan, opts.board.clone());
+    teller.marks = opts.marks;
+    let teller = Arc::new(teller);
+    let mut stage = Stage::new(teller.clone());
     stage.speed = opts.speed;
     stage.pauses = !opts.no_pause && std::io::stdin().is_terminal();
     stage.notes = opts.notes;
@@ -45,13 +79,46 @@ pub fn run_story(path: &Path, opts: StoryOptions, ctx: Arc<Ctx>, handle: tokio::
         Ok(ast) => ast,
         Err(e) => {
             eprintln!("{}", locate(path, &source, e.position(), &e.to_string()));
+            teller.finish(false);
             return 2;
         }
     };
+    if let Some(tape) = tape {
+        if let Err(e) = screen::start(tape) {
+            eprintln!("error: {e}");
+            return 2;
+        }
+    }
     let started = Instant::now();
     let outcome = engine.run_ast(&ast);
     let (passed, failed) = ctx.stage.tally();
+    let steps = teller.finish(outcome.is_ok() && failed == 0);
     let elapsed = started.elapsed().as_secs_f64();
+    let code = summary(path, &source, outcome, passed, failed, elapsed);
+    if opts.rehearse {
+        let now = rehearsal::rehearsal(path, crate::proto::wall_ms(), teller.elapsed().as_millis() as u64, &steps);
+        match rehearsal::save(path, &now) {
+            Ok(saved) => screen::line(&rehearsal::report(last.as_ref(), &now, &saved)),
+            Err(e) => screen::err_line(&format!("error: {e}")),
+        }
+    }
+    match screen::stop() {
+        Some(Ok(said)) => eprintln!("{said}"),
+        Some(Err(e)) => eprintln!("error: {e}"),
+        None => {}
+    }
+    code
+}
+
+/// The story's last lines: where it stopped, or how its checks went; returns the exit status.
+fn summary(
+    path: &Path,
+    source: &str,
+    outcome: Result<(), Box<EvalAltResult>>,
+    passed: u64,
+    failed: u64,
+    elapsed: f64,
+) -> i32 {
     match outcome {
         Err(e) => {
             let message = match &*e {
@@ -59,24 +126,27 @@ pub fn run_story(path: &Path, opts: StoryOptions, ctx: Arc<Ctx>, handle: tokio::
                 EvalAltResult::ErrorRuntime(v, _) => v.to_string(),
                 other => other.to_string(),
             };
-            eprintln!("{}", locate(path, &source, e.position(), &message));
-            println!("\n✗ story stopped after {elapsed:.1} s: {} passed, {failed} failed", checks(passed));
+            screen::err_line(&locate(path, source, e.position(), &message));
+            screen::line(&format!(
+                "\n✗ story stopped after {elapsed:.1} s: {} passed, {failed} failed",
+                checks(passed)
+            ));
             1
         }
         Ok(()) if failed > 0 => {
-            println!("\n✗ {failed} of {} failed ({elapsed:.1} s)", checks(passed + failed));
+            screen::line(&format!("\n✗ {failed} of {} failed ({elapsed:.1} s)", checks(passed + failed)));
             1
         }
         Ok(()) if passed == 0 => {
-            println!("\n✓ finished, without checks ({elapsed:.1} s)");
+            screen::line(&format!("\n✓ finished, without checks ({elapsed:.1} s)"));
             0
         }
         Ok(()) if passed == 1 => {
-            println!("\n✓ the one check passed ({elapsed:.1} s)");
+            screen::line(&format!("\n✓ the one check passed ({elapsed:.1} s)"));
             0
         }
         Ok(()) => {
-            println!("\n✓ all {} passed ({elapsed:.1} s)", checks(passed));
+            screen::line(&format!("\n✓ all {} passed ({elapsed:.1} s)", checks(passed)));
             0
         }
     }

@@ -30,7 +30,7 @@ pub async fn run_lines(ctx: &Ctx, lines: impl IntoIterator<Item = String>, json:
                     if json {
                         println!("{}", out.to_json());
                     } else if !out.text.is_empty() {
-                        println!("{}", out.text);
+                        super::screen::line(&out.text);
                     }
                     let e = out.failure.take().expect("checked");
                     if !json {
@@ -45,7 +45,7 @@ pub async fn run_lines(ctx: &Ctx, lines: impl IntoIterator<Item = String>, json:
                 Ok(out) if out.cmd == "exit" => return status,
                 Ok(out) if json => println!("{}", out.to_json()),
                 Ok(out) if out.text.is_empty() => {}
-                Ok(out) => println!("{}", out.text),
+                Ok(out) => super::screen::line(&out.text),
                 Err((e, shown)) => {
                     if !shown {
                         report(&line, &e, json);

@@ -4,6 +4,7 @@
 //! story counts checks), in a background scenario it records into the scenario's stats. It owns
 //! the step counter and the tally of checks; it must not know what a story or a plugin is.
 
+use super::screen;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -22,9 +23,15 @@ pub enum Cue {
 /// Receives what the presenter's helpers say.
 pub trait Narrate: Send + Sync {
     fn cue(&self, cue: Cue, text: &str);
+    /// A speaker note the audience is not shown (no `--notes`): the presenter's own screen
+    /// (`dsh notes`) may still want it.
+    fn aside(&self, _text: &str) {}
+    /// The talk stops at a `pause` with this text (whether or not it waits for Enter).
+    fn pausing(&self, _text: &str) {}
 }
 
-/// Prints to stdout: bold steps on a terminal, plain otherwise.
+/// Prints to stdout through the screen (so a recording sees it): bold steps on a terminal,
+/// plain otherwise. Each step is a chapter marker in a recording.
 pub struct Print {
     pub bold: bool,
 }
@@ -32,11 +39,16 @@ pub struct Print {
 impl Narrate for Print {
     fn cue(&self, cue: Cue, text: &str) {
         match cue {
-            Cue::Say => println!("{text}"),
-            Cue::Step(n) if self.bold => println!("\n\x1b[1m── {n}. {title} ──\x1b[0m", title = text),
-            Cue::Step(n) => println!("\n── {n}. {text} ──"),
-            Cue::Note => println!("  [note] {text}"),
-            Cue::Check(ok) => println!("  {} {text}", if ok { "✓" } else { "✗" }),
+            Cue::Say => screen::line(text),
+            Cue::Step(n) => {
+                screen::mark(&format!("step {n}: {text}"));
+                match self.bold {
+                    true => screen::line(&format!("\n\x1b[1m── {n}. {text} ──\x1b[0m")),
+                    false => screen::line(&format!("\n── {n}. {text} ──")),
+                }
+            }
+            Cue::Note => screen::line(&format!("  [note] {text}")),
+            Cue::Check(ok) => screen::line(&format!("  {} {text}", if ok { "✓" } else { "✗" })),
         }
     }
 }
@@ -87,7 +99,14 @@ impl Stage {
     pub fn note(&self, text: &str) {
         if self.notes {
             self.sink.cue(Cue::Note, text);
+        } else {
+            self.sink.aside(text);
         }
+    }
+
+    /// A `pause` with this text is reached.
+    pub fn pausing(&self, text: &str) {
+        self.sink.pausing(text);
     }
 
     pub fn check(&self, ok: bool, what: &str) -> bool {

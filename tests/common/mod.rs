@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod pty;
+pub mod supervised;
 
 use dsh::client::{Client, ClusterFile, NodeEntry};
 use dsh::net::{self, CertPaths, Identity};

@@ -146,7 +146,7 @@ async fn follow(ctx: &Ctx, a: &Args) -> Result<Output> {
     let live = ctx.style == Style::Terminal;
     let (_, mut after, mut node) = chat_log(ctx, to, 0, 0, true, Duration::ZERO).await?;
     if live {
-        println!("following {} from seq {} …", node_name(node), after + 1);
+        crate::shell::screen::line(&format!("following {} from seq {} …", node_name(node), after + 1));
     }
     let mut seen = Vec::new();
     loop {
@@ -158,7 +158,7 @@ async fn follow(ctx: &Ctx, a: &Args) -> Result<Output> {
         node = n;
         for m in messages {
             if live {
-                println!("{}", line(&m));
+                crate::shell::screen::line(&line(&m));
             }
             after = m.seq;
             seen.push(m);

@@ -1,8 +1,10 @@
 //! Looking at the cluster: status, leader, wait.
 
 use crate::error::{Error, Result};
+use crate::live::NodeView;
 use crate::proto::{node_name, NodeStatus};
 use crate::shell::fit::{self, Column};
+use crate::shell::follow::{follow, heading};
 use crate::shell::output::{human_bytes, human_ms, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
@@ -13,9 +15,9 @@ pub fn specs() -> Vec<Spec> {
     vec![
         Spec {
             name: "status",
-            params: &[],
+            params: FOLLOW,
             summary: "one row per node: state, role, term, leader, log indexes, keys, disk, uptime, recovery",
-            example: "status",
+            example: "status --follow",
             run: |ctx, a| Box::pin(status(ctx, a)),
         },
         Spec {
@@ -43,6 +45,17 @@ pub fn specs() -> Vec<Spec> {
 }
 
 const STATUS_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// `--follow` and `--for`, as `status` and `scenario status` take them.
+pub(super) const FOLLOW: &[Param] = &[
+    Param {
+        name: "follow",
+        kind: Switch,
+        help:
+            "redraw the table in place at the live model's rate until Ctrl-C (off a terminal: a plain copy each second)",
+    },
+    Param { name: "for", kind: Flag("D"), help: "with --follow: stop after this long" },
+];
 
 /// `up`, `down` or `paused`: from the process when this machine or a supervisor can tell, else
 /// from whether the node answered.
@@ -72,7 +85,10 @@ fn is_local(addr: &str) -> bool {
     addr.starts_with("127.") || addr.starts_with("localhost") || addr.starts_with("[::1]")
 }
 
-async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
+async fn status(ctx: &Ctx, a: &Args) -> Result<Output> {
+    if a.switch("follow") {
+        return follow_status(ctx, a).await;
+    }
     let all = ctx.client.status_all(STATUS_TIMEOUT).await;
     let states = futures::future::join_all(all.iter().map(|(id, r)| state(ctx, *id, r.is_ok()))).await;
     if all.iter().all(|(_, r)| r.as_ref().is_err_and(|e| e.kind == crate::error::ErrorKind::Unreachable)) {
@@ -107,9 +123,16 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
             }
         });
     }
-    // What a presenter points at stays longest on a narrow terminal: who leads and what each
-    // node has committed; the address and timings go first.
-    let columns = [
+    Ok(Output::new("status")
+        .field("nodes", Value::Array(nodes.clone()))
+        .text(fit::render(ctx.style, &columns(), rows))
+        .returns(Value::Array(nodes)))
+}
+
+/// What a presenter points at stays longest on a narrow terminal: who leads and what each
+/// node has committed; the address and timings go first.
+fn columns() -> [Column; 13] {
+    [
         Column::new("node", 0),
         Column::new("address", 7),
         Column::new("state", 1),
@@ -123,11 +146,43 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
         Column::new("disk", 5),
         Column::new("uptime", 6),
         Column::new("recovery", 6),
-    ];
-    Ok(Output::new("status")
-        .field("nodes", Value::Array(nodes.clone()))
-        .text(fit::render(ctx.style, &columns, rows))
-        .returns(Value::Array(nodes)))
+    ]
+}
+
+/// `status --follow`: the same table, from the live model, until Ctrl-C.
+async fn follow_status(ctx: &Ctx, a: &Args) -> Result<Output> {
+    let last = follow(ctx, a, "status", |view| {
+        let rows = view.nodes.iter().map(view_row).collect();
+        format!("{}\n{}", heading(view), fit::render(ctx.style, &columns(), rows))
+    })
+    .await?;
+    let nodes = serde_json::to_value(&last.nodes).unwrap_or(Value::Null);
+    Ok(Output::new("status").field("nodes", nodes.clone()).returns(nodes))
+}
+
+/// A row of the `status` table from the live model's view of a node.
+fn view_row(n: &NodeView) -> Vec<String> {
+    if n.state != "up" {
+        let mut r =
+            vec![n.id.clone(), if n.address.is_empty() { "?".into() } else { n.address.clone() }, n.state.clone()];
+        r.resize(13, "-".into());
+        return r;
+    }
+    vec![
+        n.id.clone(),
+        n.address.clone(),
+        n.state.clone(),
+        if n.role == "leader" { "leader ★".into() } else { n.role.clone() },
+        n.term.to_string(),
+        n.leader.clone().unwrap_or_else(|| "-".into()),
+        n.last_log_index.to_string(),
+        n.commit_index.to_string(),
+        n.applied_index.to_string(),
+        n.keys.to_string(),
+        human_bytes(n.bytes_on_disk),
+        human_ms(n.uptime_ms),
+        human_ms(n.last_recovery_ms),
+    ]
 }
 
 async fn leader(ctx: &Ctx, _: &Args) -> Result<Output> {

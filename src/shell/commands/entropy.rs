@@ -47,6 +47,7 @@ async fn corrupt(ctx: &Ctx, a: &Args) -> Result<Output> {
     let key = a.req("key")?;
     let r = ctx.client.call(Target::Node(node), Request::Corrupt { key: key.into() }).await?;
     let Response::Damaged { value } = r.value else { return Err(crate::client::unexpected(r.value)) };
+    crate::shell::screen::mark(&format!("fault: corrupt {} {key}", node_name(node)));
     Ok(Output::new("corrupt")
         .field("node", node_name(node))
         .field("key", key)

@@ -85,14 +85,14 @@ async fn events(ctx: &Ctx, a: &Args) -> Result<Output> {
     let mut feed = EventFeed::start(ctx.client.clone(), false);
     if ctx.live {
         for e in &past {
-            println!("{}", line(e));
+            crate::shell::screen::line(&line(e));
         }
     }
     let follow = async {
         while let Some(e) = feed.next().await {
             let e = annotate(ctx, e).await;
             if ctx.live {
-                println!("{}", line(&e));
+                crate::shell::screen::line(&line(&e));
             }
             seen.push(e);
         }

@@ -39,6 +39,7 @@ pub(super) async fn act(ctx: &Ctx, a: &Args, cmd: &str, action: ProcessAction, d
     let id = parse_node(a.req("node")?)?;
     let info = ctx.process(id, action).await?;
     let name = node_name(id);
+    crate::shell::screen::mark(&format!("fault: {cmd} {name}"));
     let pid = info.pid.map_or(String::new(), |p| format!(" (pid {p})"));
     Ok(Output::new(cmd)
         .field("node", name.clone())

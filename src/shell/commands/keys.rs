@@ -1,12 +1,20 @@
-//! Keys: put, get, del, scan, cas.
+//! Keys: put, get, del, scan, cas. The writes take `--trace` (`shell/trace.rs`).
 
 use crate::client::{Deleted, Target};
 use crate::error::{Error, Result};
 use crate::proto::{node_name, Versioned};
 use crate::shell::output::{table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
+use crate::shell::trace;
 use crate::shell::Ctx;
 use serde_json::Value;
+
+/// The writes' `--trace`: one parameter, so its help reads the same on each.
+const TRACE: Param = Param {
+    name: "trace",
+    kind: Switch,
+    help: "show how the write travelled: leader, term, log index, and each stage's time by the nodes' clocks",
+};
 
 pub fn specs() -> Vec<Spec> {
     vec![
@@ -20,6 +28,7 @@ pub fn specs() -> Vec<Spec> {
                     kind: Flag("NODE"),
                     help: "send to this node (a follower forwards to the leader)",
                 },
+                TRACE,
             ],
             summary: "write a key through Raft; prints its revision and the node that served it",
             example: "put order:1 paid --via n2",
@@ -38,7 +47,7 @@ pub fn specs() -> Vec<Spec> {
         },
         Spec {
             name: "del",
-            params: &[Param { name: "key", kind: Pos, help: "the key" }],
+            params: &[Param { name: "key", kind: Pos, help: "the key" }, TRACE],
             summary: "delete a key",
             example: "del order:1",
             run: |ctx, a| Box::pin(del(ctx, a)),
@@ -61,6 +70,7 @@ pub fn specs() -> Vec<Spec> {
                 Param { name: "key", kind: Pos, help: "the key" },
                 Param { name: "expected", kind: Pos, help: "the value it must have now (`-` for absent)" },
                 Param { name: "new", kind: Pos, help: "the value to set" },
+                TRACE,
             ],
             summary: "compare-and-swap: set KEY to NEW only if it is EXPECTED",
             example: "cas stock:42 10 9",
@@ -75,14 +85,15 @@ fn target(a: &Args, flag: &str) -> Result<Target> {
 
 async fn put(ctx: &Ctx, a: &Args) -> Result<Output> {
     let (key, value) = (a.req("key")?, a.req("value")?);
-    let r = ctx.client.put(target(a, "via")?, key, value).await?;
+    let r = ctx.client.put(target(a, "via")?, key, value, a.switch("trace")).await?;
     let revision = r.value;
     let node = node_name(r.node);
-    Ok(Output::new("put")
+    let out = Output::new("put")
         .field("key", key)
         .field("revision", revision)
         .field("node", node.clone())
-        .text(format!("OK revision={revision} node={node}")))
+        .text(format!("OK revision={revision} node={node}"));
+    Ok(trace::attach(out, r.trace.as_ref(), ctx.style))
 }
 
 async fn get(ctx: &Ctx, a: &Args) -> Result<Output> {
@@ -108,14 +119,15 @@ async fn get(ctx: &Ctx, a: &Args) -> Result<Output> {
 
 async fn del(ctx: &Ctx, a: &Args) -> Result<Output> {
     let key = a.req("key")?;
-    let r = ctx.client.del(key).await?;
+    let r = ctx.client.del(key, a.switch("trace")).await?;
     let Deleted { revision, existed } = r.value;
-    Ok(Output::new("del")
+    let out = Output::new("del")
         .field("key", key)
         .field("deleted", existed)
         .field("revision", revision)
         .field("node", node_name(r.node))
-        .text(if existed { "OK deleted" } else { "(not found)" }))
+        .text(if existed { "OK deleted" } else { "(not found)" });
+    Ok(trace::attach(out, r.trace.as_ref(), ctx.style))
 }
 
 async fn scan(ctx: &Ctx, a: &Args) -> Result<Output> {
@@ -144,12 +156,13 @@ async fn cas(ctx: &Ctx, a: &Args) -> Result<Output> {
     let key = a.req("key")?;
     let expected = Some(a.req("expected")?).filter(|e| *e != "-");
     let new = a.req("new")?;
-    let r = ctx.client.cas(key, expected, new).await?;
+    let r = ctx.client.cas(key, expected, new, a.switch("trace")).await?;
     let revision = r.value;
-    Ok(Output::new("cas")
+    let out = Output::new("cas")
         .field("key", key)
         .field("swapped", true)
         .field("revision", revision)
         .field("node", node_name(r.node))
-        .text(format!("OK revision={revision}")))
+        .text(format!("OK revision={revision}"));
+    Ok(trace::attach(out, r.trace.as_ref(), ctx.style))
 }

@@ -4,6 +4,7 @@
 //! reads flags, shows results and applies the thresholds.
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::live::web;
 use crate::load::{self, Backend, Etcd, LoadOp, LoadSpec, Progress, Recorder, Summary, Verified};
 use crate::shell::output::{table, Output};
 use crate::shell::spec::{parse_duration, Args, Kind::*, Param, Spec};
@@ -42,7 +43,7 @@ pub fn specs() -> Vec<Spec> {
                 Param {
                     name: "report",
                     kind: Flag("FILE"),
-                    help: "write JSON: settings, per-second series, summary, errors by kind",
+                    help: "write the run: JSON (settings, per-second series, summary, errors by kind, faults), or one HTML page when FILE ends in .html",
                 },
                 Param { name: "max-p99", kind: Flag("D"), help: "fail (exit 1) when p99 is above D" },
                 Param { name: "max-errors", kind: Flag("N"), help: "fail (exit 1) when more than N operations fail" },
@@ -98,6 +99,13 @@ async fn drive(
     label: Option<String>,
 ) -> Result<(Summary, Option<Verified>)> {
     let rec = Arc::new(Recorder::new());
+    let op = match &label {
+        Some(l) => format!("{} {l}", spec.op.name()),
+        None => spec.op.name().to_string(),
+    };
+    // Watched by the live model's load panel while it runs.
+    let _running =
+        ctx.loads.register(load::Running { op, count: spec.count, duration: spec.duration, rec: rec.clone() });
     let progress = Progress::start(rec.clone(), spec.count, spec.duration, ctx.live, label);
     let result = load::run(backend, spec, rec, ctx.interrupt.token()).await;
     progress.finish();
@@ -133,9 +141,22 @@ async fn run(ctx: &Ctx, a: &Args) -> Result<Output> {
         Some(eps) => Backend::Etcd(Arc::new(Etcd::new(eps.split(',').map(str::to_string).collect())?)),
         None => Backend::Dsh(ctx.client.clone()),
     };
+    // The live model watches the run when it is reported, so the report can shade the faults
+    // and mark the elections that happened during it.
+    let model = a.get("report").map(|_| ctx.model());
+    if let Some(m) = &model {
+        // A model that has not yet reached a node counts it down; let it make first contact
+        // (bounded, for a node that is really down) so the report shades no crash that was not.
+        let mut views = m.subscribe();
+        let heard = |v: &Arc<crate::live::View>| !v.nodes.is_empty() && v.nodes.iter().all(|n| n.state == "up");
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(2), views.wait_for(heard)).await;
+    }
+    let started_ms = crate::proto::wall_ms();
     let (s, v) = drive(ctx, backend, spec.clone(), None).await?;
-    if let Some(path) = a.get("report") {
-        load::write_report(Path::new(path), &spec, &s, v.as_ref())?;
+    if let (Some(path), Some(model)) = (a.get("report"), model) {
+        let mut report = load::report_data(&spec, &s, v.as_ref());
+        web::with_timeline(&mut report, &model.snapshot(), started_ms, crate::proto::wall_ms());
+        web::write_report(Path::new(path), &report)?;
     }
     let fields = load::summary_fields(&s, v.as_ref());
     let mut text = table(ctx.style, &HEADER, vec![row(&fields)]);

@@ -2,7 +2,10 @@
 
 mod cache;
 mod chat;
+mod check;
+mod check_systems;
 mod cluster;
+mod dashboard;
 mod entropy;
 pub mod events;
 mod faults;
@@ -10,11 +13,14 @@ mod keys;
 mod load;
 mod locks;
 mod metrics;
+mod nemesis;
 mod network;
 mod present;
 mod queues;
+mod record;
 mod scenario;
 mod table;
+mod web;
 
 pub use locks::default_owner;
 pub use table::all;

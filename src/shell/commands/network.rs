@@ -5,6 +5,7 @@ use crate::client::Target;
 use crate::error::{Error, Result};
 use crate::proto::{node_name, parse_node, Faults, NodeId, Request, Response, Slow};
 use crate::shell::output::{table, Output};
+use crate::shell::screen::mark;
 use crate::shell::spec::{parse_duration, Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::json;
@@ -118,6 +119,7 @@ async fn cut(ctx: &Ctx, groups: Vec<BTreeSet<NodeId>>) -> Result<Output> {
         update(ctx, &all, |n, f| f.cut = all.iter().copied().filter(|p| side(*p) != side(n)).collect()).await?;
     let shown: Vec<String> =
         groups.iter().map(|g| g.iter().map(|n| node_name(*n)).collect::<Vec<_>>().join(",")).collect();
+    mark(&format!("fault: partition {}", shown.join(" | ")));
     let groups_json: Vec<Vec<String>> = groups.iter().map(|g| g.iter().map(|n| node_name(*n)).collect()).collect();
     Ok(Output::new("partition").field("groups", json!(groups_json)).field("not_reached", json!(missed)).text(format!(
         "partitioned: {}{}",
@@ -173,6 +175,7 @@ async fn slow(ctx: &Ctx, a: &Args) -> Result<Output> {
         f.slow.push(Slow { to, delay_ms, jitter_ms, loss_pct });
     })
     .await?;
+    mark(&format!("fault: slow {target}"));
     Ok(Output::new("slow")
         .field("target", target)
         .field("delay_ms", delay_ms)
@@ -183,6 +186,7 @@ async fn slow(ctx: &Ctx, a: &Args) -> Result<Output> {
 
 async fn heal(ctx: &Ctx) -> Result<Output> {
     let missed = update(ctx, &ctx.client.node_ids(), |_, f| *f = Faults::default()).await?;
+    mark("fault: heal");
     Ok(Output::new("heal").field("not_reached", json!(missed)).text(format!("healed{}", suffix(&missed))))
 }
 

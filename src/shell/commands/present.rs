@@ -6,9 +6,10 @@
 use crate::error::{Error, Result};
 use crate::proto::ProcessAction;
 use crate::shell::output::{Output, Style};
+use crate::shell::screen;
 use crate::shell::spec::{parse_duration, Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 
 pub fn specs() -> Vec<Spec> {
     vec![
@@ -105,8 +106,7 @@ pub fn specs() -> Vec<Spec> {
                 Box::pin(async move {
                     // Straight to the terminal: as text it would be followed by a newline.
                     if ctx.style == Style::Terminal {
-                        print!("\x1b[H\x1b[2J\x1b[3J");
-                        let _ = std::io::stdout().flush();
+                        screen::out("\x1b[H\x1b[2J\x1b[3J");
                     }
                     Ok(Output::new("clear"))
                 })
@@ -140,15 +140,20 @@ async fn pause(ctx: &Ctx, a: &Args) -> Result<Output> {
     if what.starts_with(['n', 'N']) && crate::proto::parse_node(what).is_ok() {
         return super::faults::act(ctx, a, "pause", ProcessAction::Pause, "paused").await;
     }
+    screen::mark(&format!("pause: {what}"));
+    ctx.stage.pausing(what);
     if ctx.stage.pauses {
-        print!("{} ⏎ ", if what.is_empty() { "…" } else { what });
-        let _ = std::io::stdout().flush();
+        screen::out(&format!("{} ⏎ ", if what.is_empty() { "…" } else { what }));
+        let since = std::time::Instant::now();
         // The read cannot be cancelled; on Ctrl-C it is left to finish with the next line.
         let enter = tokio::task::spawn_blocking(|| std::io::stdin().lock().read_line(&mut String::new()));
         tokio::select! {
             _ = enter => {}
             _ = ctx.interrupt.wait() => return Err(interrupted()),
         }
+        // The tty echoed the Enter; the recording keeps the wait as a short gap.
+        screen::skip(since.elapsed());
+        screen::echo("\n");
     }
     Ok(Output::new("pause"))
 }

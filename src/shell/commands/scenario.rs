@@ -4,6 +4,7 @@
 
 use crate::error::Result;
 use crate::shell::fit::{self, Column};
+use crate::shell::follow::{follow, heading};
 use crate::shell::output::{human_ms, table, Output};
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::{Ctx, Snapshot};
@@ -45,9 +46,9 @@ pub fn specs() -> Vec<Spec> {
         },
         Spec {
             name: "scenario status",
-            params: &[],
+            params: super::cluster::FOLLOW,
             summary: "live ops/s, errors, counters and invariant of each background scenario",
-            example: "scenario status",
+            example: "scenario status --follow",
             run: |ctx, a| Box::pin(status(ctx, a)),
         },
     ]
@@ -136,7 +137,22 @@ async fn stop(ctx: &Ctx, a: &Args) -> Result<Output> {
     .text(text))
 }
 
-async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
+async fn status(ctx: &Ctx, a: &Args) -> Result<Output> {
+    if a.switch("follow") {
+        // Redrawn at the live model's rate, from the same registry the model reads.
+        follow(ctx, a, "scenario status", |view| format!("{}\n{}", heading(view), status_table(ctx).0)).await?;
+    }
+    let (text, snaps) = status_table(ctx);
+    let text = if a.switch("follow") { String::new() } else { text };
+    let all: Vec<Value> = snaps.iter().map(to_value).collect();
+    Ok(Output::new("scenario status")
+        .field("scenarios", Value::Array(all.clone()))
+        .text(text)
+        .returns(Value::Array(all)))
+}
+
+/// The `scenario status` table, and the scenarios it shows.
+fn status_table(ctx: &Ctx) -> (String, Vec<Snapshot>) {
     let snaps = ctx.scenarios.status();
     let rows = snaps
         .iter()
@@ -159,11 +175,7 @@ async fn status(ctx: &Ctx, _: &Args) -> Result<Output> {
     } else {
         table(ctx.style, &["scenario", "state", "uptime", "ops", "ops/s", "errors", "counters", "invariant"], rows)
     };
-    let all: Vec<Value> = snaps.iter().map(to_value).collect();
-    Ok(Output::new("scenario status")
-        .field("scenarios", Value::Array(all.clone()))
-        .text(text)
-        .returns(Value::Array(all)))
+    (text, snaps)
 }
 
 fn to_value(s: &Snapshot) -> Value {

@@ -2,7 +2,8 @@
 //! its group's file and, for a new group, one line here.
 
 use super::{
-    cache, chat, cluster, entropy, events, faults, keys, load, locks, metrics, network, present, queues, scenario,
+    cache, chat, check, cluster, dashboard, entropy, events, faults, keys, load, locks, metrics, nemesis, network,
+    present, queues, record, scenario, web,
 };
 use crate::shell::spec::Spec;
 
@@ -21,9 +22,14 @@ pub fn all() -> &'static [Spec] {
             .chain(entropy::specs())
             .chain(events::specs())
             .chain(metrics::specs())
+            .chain(dashboard::specs())
             .chain(load::specs())
+            .chain(nemesis::specs())
+            .chain(check::specs())
             .chain(scenario::specs())
+            .chain(web::specs())
             .chain(present::specs())
+            .chain(record::specs())
             .collect()
     })
 }
