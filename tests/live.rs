@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use dsh::live::{Fault, LoadPanel, Model, ScenarioRow, Sources, View};
+use dsh::live::{CheckPanel, Fault, LoadPanel, Model, ScenarioRow, Sources, View};
 use dsh::proto::NodeId;
 use futures::future::BoxFuture;
 use serde_json::Value;
@@ -35,6 +35,9 @@ impl Sources for NodesOnly {
         vec![]
     }
     fn load(&self) -> Option<LoadPanel> {
+        None
+    }
+    fn check(&self) -> Option<CheckPanel> {
         None
     }
 }

@@ -1,7 +1,7 @@
 //! `dsh web` in a real browser: Debian's Chromium, headless, driven through chromedriver with
 //! fantoccini, against a real supervised cluster, with faults injected from the shell (`dsh -c`)
 //! and from the page's own buttons. Also the HTML report opened with the network disabled.
-//! Each test owns a block of ports from 24000 (15 each, the last 13): nodes +1..=3,
+//! Each test owns a block of ports from 24000 (15 each, the last 13; the check test 26200): nodes +1..=3,
 //! supervisors +6..=8, the page +10, chromedriver +11. Screenshots for the reviewer go to target/web-*.png.
 
 mod browser;
@@ -409,12 +409,7 @@ fn the_page_shows_what_api_state_says_and_a_reconnecting_browser_catches_up() {
 fn web_in_the_background_serves_behind_other_commands_until_web_stop() {
     // Nodes 24088..=24090, supervisors 24093..=24095, the page 24097.
     let base = 24087;
-    let c = Supervised::start(base);
-    healthy(&c);
-    let file = c.file.clone();
-    let mut shell = PipedShell::start(&["--cluster".as_ref(), file.as_os_str()], c.dir.path());
-    let listen = format!("127.0.0.1:{}", base + 10);
-    let started = shell.ok(&format!("web --background --listen {listen}"));
+    let (_c, mut shell, listen, started) = background_page(base);
     assert_eq!(started["url"], format!("http://{listen}/"));
     assert_eq!(started["controls"], false);
     // The shell goes on taking commands while the page serves.
@@ -431,4 +426,55 @@ fn web_in_the_background_serves_behind_other_commands_until_web_stop() {
     let stopped = shell.ok("web stop");
     assert_eq!(stopped["stopped"], true);
     assert!(TcpStream::connect(("127.0.0.1", base + 10)).is_err(), "nothing listens after `web stop`");
+}
+
+#[test]
+fn a_check_shows_on_the_page_while_it_runs_and_its_verdict_stays_after() {
+    // Nodes 26201..=26203, supervisors 26206..=26208, the page 26210, chromedriver 26211.
+    let base = 26200;
+    let (_c, mut shell, listen, _) = background_page(base);
+    let rt = runtime();
+    rt.block_on(async {
+        let (_driver, b) = browser(base + 11, false).await;
+        b.goto(&format!("http://{listen}/")).await.unwrap();
+        until(&b, Duration::from_secs(10), "the three nodes", "document.querySelectorAll('#ring g.node').length === 3")
+            .await;
+        assert_eq!(js(&b, "document.getElementById('check').textContent").await, "no check run yet");
+
+        // The check runs in the same dsh process as the page, as it would at the prompt.
+        let check = tokio::task::spawn_blocking(move || {
+            let result = shell.send("check kv --duration 4s --clients 3 --keys 2");
+            (shell, result)
+        });
+        let running = "(() => { const t = document.getElementById('check').textContent; \
+                       const ops = /: (\\d+) ops/.exec(t); return t.includes('check kv') && t.includes('running') \
+                       && ops !== null && Number(ops[1]) > 0; })()";
+        until(&b, Duration::from_secs(4), "the running check with its first operations", running).await;
+        screenshot(&b, "web-check-running.png").await;
+
+        let (_shell, result) = check.await.unwrap();
+        assert_eq!(result["ok"], true, "{result}");
+        assert_eq!(result["valid"], true, "{result}");
+        let verdict = "document.querySelector('#check .line')?.textContent === '✓ linearizable: all 2 keys'";
+        until(&b, Duration::from_secs(2), "the check's verdict", verdict).await;
+        // The page counts what the check counted.
+        let shown = js(&b, "document.querySelector('#check span').textContent").await;
+        let want = format!(": {} ops · ok {}", result["ops"], result["outcomes"]["ok"]);
+        assert!(shown.as_str().unwrap().contains(&want), "the page shows `{shown}`; the check reported {result}");
+        assert_eq!(js(&b, "document.getElementById('check').className").await, "verdict good");
+        screenshot(&b, "web-check-verdict.png").await;
+        b.close().await.unwrap();
+    });
+}
+
+/// A cluster at `base`, a piped shell on it, and the page that shell serves in the background
+/// on `base + 10`: (cluster, shell, listen address, `web`'s reply).
+fn background_page(base: u16) -> (Supervised, PipedShell, String, Value) {
+    let c = Supervised::start(base);
+    healthy(&c);
+    let file = c.file.clone();
+    let mut shell = PipedShell::start(&["--cluster".as_ref(), file.as_os_str()], c.dir.path());
+    let listen = format!("127.0.0.1:{}", base + 10);
+    let started = shell.ok(&format!("web --background --listen {listen}"));
+    (c, shell, listen, started)
 }

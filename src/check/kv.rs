@@ -7,6 +7,7 @@
 use super::history::{Call, Op, Outcome};
 use super::linear::{check_key, KeyVerdict};
 use super::nemesis::{run_for, Hands, Injected, Nemesis, Plan};
+use super::progress::Progress;
 use super::schedule::Rng;
 use crate::client::{Client, Target};
 use crate::error::{Error, ErrorKind, Result};
@@ -28,6 +29,8 @@ pub struct KvOptions {
     pub stale: Option<NodeId>,
     /// Per operation: short, so a client stuck on a dead leader moves on (its op is `info`).
     pub op_timeout: Duration,
+    /// Where the live views watch the run's outcomes as they complete.
+    pub progress: Arc<Progress>,
 }
 
 /// A recorded and checked run.
@@ -159,6 +162,7 @@ impl Worker {
                 Err(e) => outcome_of_error(&call, &e),
             };
             let info = outcome == Outcome::Info;
+            self.opts.progress.tally.outcome(&outcome);
             let op = Op { process, key, call, outcome, invoke, complete, invoke_us, complete_us };
             out.lock().unwrap().push(op);
             if info {

@@ -8,6 +8,7 @@ pub mod history;
 pub mod kv;
 pub mod linear;
 pub mod nemesis;
+pub mod progress;
 pub mod report;
 pub mod run_systems;
 pub mod schedule;
@@ -15,4 +16,5 @@ pub mod systems;
 
 pub use kv::{run_kv, KvOptions, KvRun};
 pub use nemesis::{Hands, Injected, Nemesis, Plan};
+pub use progress::{Checks, Progress, Tally, Verdict};
 pub use run_systems::{run_chat, run_locks, run_queue, SystemOptions, SystemRun};

@@ -5,6 +5,7 @@
 
 use super::kv::Clock;
 use super::nemesis::{run_for, Hands, Injected, Nemesis, Plan};
+use super::progress::{Progress, Tally};
 use super::schedule::Rng;
 use super::systems::{check_chat, check_locks, check_queue, Grant, QueueHistory, Sent};
 use crate::client::{Acquired, Client, Target};
@@ -22,6 +23,8 @@ pub struct SystemOptions {
     pub nemesis: Option<Plan>,
     pub seed: u64,
     pub op_timeout: Duration,
+    /// Where the live views watch the run's outcomes as they complete.
+    pub progress: Arc<Progress>,
 }
 
 /// A recorded and judged run of one system.
@@ -43,18 +46,9 @@ impl SystemRun {
     }
 }
 
-#[derive(Default)]
-struct Tally(Mutex<(usize, usize, usize)>);
-
-impl Tally {
-    fn add(&self, e: Option<&Error>) {
-        let mut t = self.0.lock().unwrap();
-        match e.map(|e| e.kind) {
-            None => t.0 += 1,
-            Some(ErrorKind::Conflict | ErrorKind::NotGranted | ErrorKind::Denied | ErrorKind::Deadlock) => t.1 += 1,
-            Some(_) => t.2 += 1,
-        }
-    }
+fn outcomes(t: &Tally) -> (usize, usize, usize) {
+    let (ok, fail, info) = t.counts();
+    (ok as usize, fail as usize, info as usize)
 }
 
 fn certain_no(e: &Error) -> bool {
@@ -123,7 +117,7 @@ pub async fn run_chat(
     let Response::ChatLog { last_seq: after_seq, .. } = leader.await?.value else {
         return Err(Error::internal("chat log: unexpected reply"));
     };
-    let (sent, tally) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Tally::default()));
+    let (sent, tally) = (Arc::new(Mutex::new(Vec::new())), opts.progress.clone());
     let run = run_id();
     let seed = opts.seed;
     let faults = drive(&client, hands, &opts, &stop, |i, c, done| {
@@ -136,7 +130,7 @@ pub async fn run_chat(
                 let id = rng.next_u64();
                 let req = Request::ChatSend { id, from: format!("check-{i}"), text: format!("{run} c{i} #{n}") };
                 let r = c.call(Target::Leader, req).await;
-                tally.add(r.as_ref().err());
+                tally.tally.result(r.as_ref().err());
                 let seq = match r.map(|s| s.value) {
                     Ok(Response::ChatSent { seq, .. }) => Some(seq),
                     Err(e) if certain_no(&e) => continue,
@@ -165,7 +159,7 @@ pub async fn run_chat(
     let sent = std::mem::take(&mut *sent.lock().unwrap());
     let problems = check_chat(after_seq, &sent, &logs);
     let count = logs.first().map_or(0, |(_, l)| l.len());
-    let outcomes = *tally.0.lock().unwrap();
+    let outcomes = outcomes(&tally.tally);
     let judged = format!("{count} messages after seq {after_seq} on {} nodes", logs.len());
     Ok(SystemRun { system: "chat", outcomes, faults, problems, judged, elapsed: started.elapsed() })
 }
@@ -178,7 +172,7 @@ pub async fn run_locks(
     stop: CancellationToken,
 ) -> Result<SystemRun> {
     let clock = Arc::new(Clock::new());
-    let (grants, tally) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Tally::default()));
+    let (grants, tally) = (Arc::new(Mutex::new(Vec::new())), opts.progress.clone());
     let run = run_id();
     let name = format!("check:lock:{run}");
     let (ttl, clients) = (Duration::from_secs(2), opts.clients.max(1));
@@ -194,7 +188,7 @@ pub async fn run_locks(
                 let (_, invoked_us) = clock.tick();
                 let r = c.lock_acquire(&name, &owner, false, ttl, Duration::from_millis(500), false).await;
                 let (_, granted_us) = clock.tick();
-                tally.add(r.as_ref().err());
+                tally.tally.result(r.as_ref().err());
                 let holder = match r.map(|s| s.value) {
                     Ok(Acquired::Granted(h)) => h,
                     Ok(Acquired::Queued(_)) => continue,
@@ -211,7 +205,7 @@ pub async fn run_locks(
                 tokio::time::sleep(Duration::from_millis(2 + rng.below(20))).await;
                 let (_, release_us) = clock.tick();
                 let released = c.lock_release(&name, &owner).await;
-                tally.add(released.as_ref().err());
+                tally.tally.result(released.as_ref().err());
                 if released.as_ref().is_err_and(|e| e.kind != ErrorKind::Expired) {
                     // It may still hold the lock, and acquiring again would only renew that
                     // grant: a new owner from now on.
@@ -231,7 +225,7 @@ pub async fn run_locks(
     .await?;
     let grants = std::mem::take(&mut *grants.lock().unwrap());
     let problems = check_locks(&grants);
-    let outcomes = *tally.0.lock().unwrap();
+    let outcomes = outcomes(&tally.tally);
     let judged = format!("{} grants of {name}", grants.len());
     Ok(SystemRun { system: "locks", outcomes, faults, problems, judged, elapsed: clock_elapsed(&clock) })
 }
@@ -249,7 +243,7 @@ pub async fn run_queue(
     stop: CancellationToken,
 ) -> Result<SystemRun> {
     let clock = Arc::new(Clock::new());
-    let (h, tally) = (Arc::new(Mutex::new(QueueHistory::default())), Arc::new(Tally::default()));
+    let (h, tally) = (Arc::new(Mutex::new(QueueHistory::default())), opts.progress.clone());
     let run = run_id();
     let queue = format!("check:q:{run}");
     let visibility = Duration::from_secs(2);
@@ -262,14 +256,14 @@ pub async fn run_queue(
                     n += 1;
                     let item = format!("{run}-c{i}-{n}");
                     let r = c.queue_push(&queue, &item).await;
-                    tally.add(r.as_ref().err());
+                    tally.tally.result(r.as_ref().err());
                     match r {
                         Ok(_) => h.lock().unwrap().pushed.push(item),
                         Err(e) if certain_no(&e) => {}
                         Err(_) => h.lock().unwrap().maybe_pushed.push(item),
                     }
                 } else {
-                    pop_and_ack(&c, &queue, visibility, &clock, &h, &tally).await;
+                    pop_and_ack(&c, &queue, visibility, &clock, &h, &tally.tally).await;
                 }
             }
         }
@@ -279,7 +273,7 @@ pub async fn run_queue(
     // was popped and not acked has come back and been taken.
     let (mut quiet_since, bound) = (Instant::now(), Instant::now() + Duration::from_secs(30));
     while quiet_since.elapsed() < visibility + Duration::from_millis(500) && Instant::now() < bound {
-        if pop_and_ack(&client, &queue, visibility, &clock, &h, &tally).await {
+        if pop_and_ack(&client, &queue, visibility, &clock, &h, &tally.tally).await {
             quiet_since = Instant::now();
         } else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -287,7 +281,7 @@ pub async fn run_queue(
     }
     let h = std::mem::take(&mut *h.lock().unwrap());
     let problems = check_queue(&h);
-    let outcomes = *tally.0.lock().unwrap();
+    let outcomes = outcomes(&tally.tally);
     let judged = format!("{} items pushed, {} deliveries", h.pushed.len(), h.delivered.len());
     Ok(SystemRun { system: "queue", outcomes, faults, problems, judged, elapsed: clock_elapsed(&clock) })
 }
@@ -303,11 +297,11 @@ async fn pop_and_ack(
 ) -> bool {
     let (_, invoked_us) = clock.tick();
     let r = c.queue_pop(queue, visibility).await;
-    tally.add(r.as_ref().err());
+    tally.result(r.as_ref().err());
     let Ok(Some(item)) = r.map(|s| s.value) else { return false };
     h.lock().unwrap().delivered.push((item.item.clone(), item.id, invoked_us));
     let acked = c.queue_ack(queue, item.id).await;
-    tally.add(acked.as_ref().err());
+    tally.result(acked.as_ref().err());
     if acked.is_ok() {
         let (_, done_us) = clock.tick();
         h.lock().unwrap().acked.push((item.id, done_us));

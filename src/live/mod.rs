@@ -17,5 +17,6 @@ pub use model::{Model, Sources, REFRESH};
 pub use poll::NODE_BUDGET;
 
 pub use snapshot::{
-    ClusterSecond, Fault, LoadPanel, NodeView, Period, ScenarioRow, TimelineMark, View, ViewEvent, HISTORY_SECS,
+    CheckPanel, ClusterSecond, Fault, LoadPanel, NodeView, Period, ScenarioRow, TimelineMark, View, ViewEvent,
+    HISTORY_SECS,
 };

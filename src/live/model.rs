@@ -9,7 +9,7 @@
 use super::book::Book;
 use super::poll::{poll_node, Polled};
 use super::series::Series;
-use super::snapshot::{LoadPanel, NodeView, ScenarioRow, View};
+use super::snapshot::{CheckPanel, LoadPanel, NodeView, ScenarioRow, View};
 use super::timeline::Timeline;
 use crate::client::Client;
 use crate::proto::{node_name, NodeId};
@@ -34,6 +34,8 @@ pub trait Sources: Send + Sync {
     fn scenarios(&self) -> Vec<ScenarioRow>;
     /// The `load` running here, if any.
     fn load(&self) -> Option<LoadPanel>;
+    /// The latest `check` run here, running or judged.
+    fn check(&self) -> Option<CheckPanel>;
 }
 
 /// The running model. Dropping the last handle stops its task.
@@ -105,6 +107,7 @@ async fn run(client: Arc<Client>, sources: Arc<dyn Sources>, tx: watch::Sender<A
         let mut view = state.take(round, crate::proto::wall_ms());
         view.scenarios = sources.scenarios();
         view.load = sources.load();
+        view.check = sources.check();
         let now = Instant::now();
         refreshes.push_back(now);
         while refreshes.front().is_some_and(|t| now.duration_since(*t) > Duration::from_secs(1)) {

@@ -38,6 +38,8 @@ pub struct View {
     pub scenarios: Vec<ScenarioRow>,
     /// The `load` this dsh process runs, if any.
     pub load: Option<LoadPanel>,
+    /// The latest `check` of this dsh process: running, or judged until the next one starts.
+    pub check: Option<CheckPanel>,
 }
 
 /// One node as the model last saw it.
@@ -144,4 +146,26 @@ pub struct LoadPanel {
     pub errors: u64,
     pub p99_ms: f64,
     pub elapsed_ms: u64,
+}
+
+/// A `check` (SPEC §8) as it runs, then its verdict.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CheckPanel {
+    /// `kv`, `chat`, `locks`, `queue`.
+    pub what: String,
+    /// The nemesis's fault kinds, if one runs with it.
+    pub nemesis: Option<String>,
+    /// Still running (no verdict yet).
+    pub running: bool,
+    /// 0.0–1.0 of its duration.
+    pub progress: f64,
+    pub elapsed_ms: u64,
+    /// Operations by outcome so far: done, certainly without effect, maybe done.
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+    /// Once judged: whether the history held its property…
+    pub valid: Option<bool>,
+    /// …in one line.
+    pub verdict: Option<String>,
 }

@@ -9,7 +9,7 @@ use crate::client::{Cache, Client};
 use crate::cluster::LocalCluster;
 use crate::error::Result;
 use crate::live::web::WebServer;
-use crate::live::{LoadPanel, Model, ScenarioRow, Sources};
+use crate::live::{CheckPanel, LoadPanel, Model, ScenarioRow, Sources};
 use crate::proto::{node_name, NodeId, ProcessAction, ProcessInfo};
 use futures::future::BoxFuture;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -36,6 +36,9 @@ pub struct Ctx {
     /// The loads running in this process (`load`), shared with every derived context, for the
     /// live model's load panel.
     pub loads: crate::load::Loads,
+    /// The latest `check` of this process, running or judged, likewise shared, for the live
+    /// model's check panel.
+    pub checks: crate::check::Checks,
     /// The live model (SPEC §7), started by the first view that asks for it and shared with
     /// every context derived from this one.
     model: Arc<OnceLock<Arc<Model>>>,
@@ -69,7 +72,23 @@ impl Ctx {
         };
         let (interrupt, stage, front) = (Interrupt::default(), Arc::new(stage), OnceLock::new());
         let (model, loads, web, nemesis) = (Arc::default(), Default::default(), Arc::default(), Arc::default());
-        Ctx { cache, client, style, local, live, scenarios, interrupt, stage, front, loads, model, web, nemesis }
+        let checks = Default::default();
+        Ctx {
+            cache,
+            client,
+            style,
+            local,
+            live,
+            scenarios,
+            interrupt,
+            stage,
+            front,
+            loads,
+            checks,
+            model,
+            web,
+            nemesis,
+        }
     }
 
     /// A context for a script on another thread (a scenario): the same client, processes and
@@ -98,6 +117,7 @@ impl Ctx {
             stage: Arc::new(stage),
             front: self.front.clone(),
             loads: self.loads.clone(),
+            checks: self.checks.clone(),
             model: self.model.clone(),
             web: self.web.clone(),
             nemesis: self.nemesis.clone(),
@@ -113,6 +133,7 @@ impl Ctx {
                     local: self.local.clone(),
                     scenarios: self.scenarios.clone(),
                     loads: self.loads.clone(),
+                    checks: self.checks.clone(),
                 };
                 Model::start(self.client.clone(), Arc::new(sources))
             })
@@ -174,6 +195,7 @@ struct CtxSources {
     local: Option<Local>,
     scenarios: Arc<dyn Scenarios>,
     loads: crate::load::Loads,
+    checks: crate::check::Checks,
 }
 
 impl Sources for CtxSources {
@@ -205,6 +227,24 @@ impl Sources for CtxSources {
             errors: l.errors,
             p99_ms: l.p99_ms,
             elapsed_ms: l.elapsed.as_millis() as u64,
+        })
+    }
+
+    fn check(&self) -> Option<CheckPanel> {
+        let c = self.checks.latest()?;
+        let (ok, fail, info) = c.tally.counts();
+        let verdict = c.verdict();
+        Some(CheckPanel {
+            what: c.what.clone(),
+            nemesis: c.nemesis.clone(),
+            running: verdict.is_none(),
+            progress: c.fraction(),
+            elapsed_ms: c.elapsed().as_millis() as u64,
+            ok,
+            fail,
+            info,
+            valid: verdict.as_ref().map(|v| v.valid),
+            verdict: verdict.map(|v| v.summary),
         })
     }
 }

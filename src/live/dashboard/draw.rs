@@ -49,7 +49,7 @@ fn compact(f: &mut Frame, area: Rect, view: &View, look: Look) {
     lists::errors(f, err, view, look);
     lists::events_by_kind(f, ev, view, look);
     lists::scenarios(f, sc, view, look);
-    lists::load(f, ld, view, look);
+    lists::work(f, ld, view, look);
     lists::recent(f, recent, view, look);
     timeline::draw(f, time, view, look, false);
 }
@@ -68,7 +68,7 @@ fn roomy(f: &mut Frame, area: Rect, view: &View, look: Look) {
     let [ev, sc, ld] = Layout::horizontal([Fill(1), Fill(2), Fill(1)]).areas(mid);
     lists::events_by_kind(f, ev, view, look);
     lists::scenarios(f, sc, view, look);
-    lists::load(f, ld, view, look);
+    lists::work(f, ld, view, look);
     lists::recent(f, recent, view, look);
     timeline::draw(f, time, view, look, true);
 }

@@ -1,11 +1,12 @@
 //! The panels that are lists: errors by kind over the last minute, events by kind, the most
-//! recent events, background scenarios, and a running `load` (seed 004's panel). Drawn from
+//! recent events, background scenarios, and a running `load` (seed 004's panel) or `check`
+//! (its outcomes so far, then its verdict), which share one box. Drawn from
 //! `View` alone; each line is cut to its box so nothing runs over a border.
 
 use super::charts::WINDOW_SECS;
 use super::look::Look;
-use super::text::{bar, clock, count, elapsed, first_fit, fit, ms, rate};
-use crate::live::View;
+use super::text::{bar, clock, count, elapsed, first_fit, fit, ms, rate, wrap};
+use crate::live::{CheckPanel, View};
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph};
@@ -137,7 +138,51 @@ pub fn scenarios(f: &mut Frame, area: Rect, view: &View, look: Look) {
     });
 }
 
-pub fn load(f: &mut Frame, area: Rect, view: &View, look: Look) {
+/// The box for work this process runs: a running check first (it is what the room is waiting
+/// for), else a running load, else the last check's verdict.
+pub fn work(f: &mut Frame, area: Rect, view: &View, look: Look) {
+    match (&view.check, &view.load) {
+        (Some(c), _) if c.running => check(f, area, c, look),
+        (Some(c), None) => check(f, area, c, look),
+        _ => load(f, area, view, look),
+    }
+}
+
+fn check(f: &mut Frame, area: Rect, c: &CheckPanel, look: Look) {
+    let title = format!("check {}", c.what);
+    panel(f, area, &title, look, |w, h| {
+        let ops = c.ok + c.fail + c.info;
+        let head = first_fit(
+            &[
+                format!("{} ops  ok {}  fail {}  info {}", count(ops), count(c.ok), count(c.fail), count(c.info)),
+                format!("{} ops  ok {}", count(ops), count(c.ok)),
+            ],
+            w,
+        );
+        // Once judged, the verdict is what the room reads: it gets every line left.
+        let judged = match (c.valid, &c.verdict) {
+            (Some(true), Some(v)) => Some((format!("✓ {v}"), look.good())),
+            (Some(false), Some(v)) => Some((format!("✗ {v}"), look.bad())),
+            _ => None,
+        };
+        if let Some((verdict, style)) = judged {
+            let lines = wrap(&verdict, w, h.saturating_sub(1));
+            return std::iter::once(Line::raw(head)).chain(lines.into_iter().map(|l| Line::styled(l, style))).collect();
+        }
+        let with = c.nemesis.as_deref().map_or(String::new(), |n| format!("  under {n}"));
+        let (last, style) = (format!("running {}{with}", elapsed(c.elapsed_ms)), ratatui::style::Style::new());
+        let pct = format!(" {:>3.0}%", c.progress.clamp(0.0, 1.0) * 100.0);
+        let gauge =
+            Line::from(vec![Span::styled(bar(c.progress, w.saturating_sub(pct.len())), look.chart()), Span::raw(pct)]);
+        let mut out = vec![Line::raw(head), gauge, Line::styled(fit(&last, w), style)];
+        if h < 3 {
+            out.remove(1);
+        }
+        out
+    });
+}
+
+fn load(f: &mut Frame, area: Rect, view: &View, look: Look) {
     panel(f, area, "load", look, |w, h| {
         let Some(l) = &view.load else {
             return vec![Line::styled(fit("no load running here", w), look.dim())];

@@ -3,7 +3,9 @@
 //! shaded up to now, a running load, and every box closed (nothing ran over a border).
 
 use super::{draw, Look};
-use crate::live::{ClusterSecond, Fault, LoadPanel, NodeView, Period, ScenarioRow, TimelineMark, View, ViewEvent};
+use crate::live::{
+    CheckPanel, ClusterSecond, Fault, LoadPanel, NodeView, Period, ScenarioRow, TimelineMark, View, ViewEvent,
+};
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
@@ -127,6 +129,7 @@ fn view() -> View {
             p99_ms: 4.2,
             elapsed_ms: 19_000,
         }),
+        check: None,
     }
 }
 
@@ -242,4 +245,48 @@ fn five_nodes_fit_in_80_columns() {
     let b = render(&v, 80, 24, Look { color: true });
     boxes_closed(&b);
     assert!(screen(&b).contains(" n5 "), "{}", screen(&b));
+}
+
+#[test]
+fn a_running_check_takes_the_work_box_then_shows_its_verdict() {
+    let mut v = view();
+    v.check = Some(CheckPanel {
+        what: "kv".into(),
+        nemesis: Some("crash,partition".into()),
+        running: true,
+        progress: 0.5,
+        elapsed_ms: 15_000,
+        ok: 1_200,
+        fail: 30,
+        info: 4,
+        valid: None,
+        verdict: None,
+    });
+    for (w, h) in [(80, 24), (100, 30), (200, 50)] {
+        let b = render(&v, w, h, Look { color: true });
+        let text = screen(&b);
+        boxes_closed(&b);
+        assert!(text.contains("check kv") && text.contains("ok 1,200"), "{w}x{h}: the running check:\n{text}");
+        assert!(text.contains("50%") && text.contains("running 15s"), "{w}x{h}: its progress:\n{text}");
+        assert!(!text.contains("45%"), "{w}x{h}: the check, not the load, has the box:\n{text}");
+    }
+
+    let judged = CheckPanel {
+        running: false,
+        progress: 1.0,
+        valid: Some(false),
+        verdict: Some("check:1:k3 is NOT linearizable".into()),
+        ..v.check.clone().unwrap()
+    };
+    v.check = Some(judged);
+    v.load = None;
+    let b = render(&v, 100, 30, Look { color: true });
+    let text = screen(&b);
+    let verdict: String = text.lines().filter(|l| l.contains("┌ check kv")).count().to_string();
+    assert_eq!(verdict, "1", "the check's box:\n{text}");
+    assert!(text.contains("✗ check:1:k3 is NOT"), "the verdict stays once it lands:\n{text}");
+    assert!(text.contains("│linearizable "), "the verdict wraps rather than being cut at 100 columns:\n{text}");
+    assert!(!text.contains("linear…"), "{text}");
+    let cell = b.content().iter().find(|c| c.symbol() == "✗" && c.fg != Color::Reset);
+    assert!(cell.is_some(), "an invalid verdict is coloured as bad:\n{text}");
 }

@@ -25,6 +25,29 @@ pub fn fit(s: &str, width: usize) -> String {
     out
 }
 
+/// `s` over at most `lines` lines of `width` columns, broken between words; what still does not
+/// fit is cut with `…` on the last line.
+pub fn wrap(s: &str, width: usize, lines: usize) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut words = s.split(' ');
+    while let Some(word) = words.next() {
+        let full = out.len() == lines.max(1);
+        match out.last_mut() {
+            Some(line) if line.width() + 1 + word.width() <= width => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            Some(line) if full => {
+                let rest: Vec<&str> = std::iter::once(word).chain(words).collect();
+                *line = fit(&format!("{line} {}", rest.join(" ")), width);
+                break;
+            }
+            _ => out.push(fit(word, width)),
+        }
+    }
+    out
+}
+
 /// The first of `choices` that fits `width`, else the last one cut to it.
 pub fn first_fit(choices: &[String], width: usize) -> String {
     match choices.iter().find(|c| c.width() <= width) {
@@ -127,5 +150,13 @@ mod tests {
         assert_eq!(elapsed(187_000), "3m07s");
         assert_eq!(bar(0.5, 4), "██░░");
         assert_eq!(squeeze(&[1, 5, 2, 2, 9, 0], 3), vec![5, 2, 9]);
+    }
+
+    #[test]
+    fn wrapping_breaks_between_words_and_cuts_what_is_left() {
+        assert_eq!(wrap("✗ k3 is NOT linearizable", 12, 3), ["✗ k3 is NOT", "linearizable"]);
+        assert_eq!(wrap("one two three four", 9, 1), ["one two …"]);
+        assert_eq!(wrap("averyveryverylongword", 6, 2), ["avery…"]);
+        assert_eq!(wrap("a b", 0, 0), [""]);
     }
 }

@@ -7,13 +7,14 @@ use crate::check::history::{from_jsonl, to_jsonl, Op};
 use crate::check::kv::check_all;
 use crate::check::linear::KeyVerdict;
 use crate::check::report::{key_json, kv_json, timeline};
-use crate::check::{run_kv, KvOptions};
+use crate::check::{run_kv, KvOptions, Progress, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::proto::{node_name, NodeId};
 use crate::shell::output::Output;
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub fn specs() -> Vec<Spec> {
@@ -73,18 +74,24 @@ async fn stale_node(ctx: &Ctx, a: &Args) -> Result<Option<NodeId>> {
 
 async fn kv(ctx: &Ctx, a: &Args) -> Result<Output> {
     let nemesis = a.get("nemesis").map(|_| plan(a, "nemesis", "")).transpose()?;
+    let duration = a.duration_or("duration", Duration::from_secs(30))?;
+    let progress = Arc::new(Progress::new("kv", a.get("nemesis").map(str::to_string), duration));
     let opts = KvOptions {
-        duration: a.duration_or("duration", Duration::from_secs(30))?,
+        duration,
         clients: a.u64_or("clients", 5)?.clamp(1, 256) as usize,
         keys: a.u64_or("keys", 5)?.clamp(1, 1000) as usize,
         seed: nemesis.as_ref().map_or_else(|| seed(a), |p| Ok(p.seed))?,
         nemesis,
         stale: stale_node(ctx, a).await?,
         op_timeout: a.duration_or("timeout", Duration::from_secs(1))?,
+        progress: progress.clone(),
     };
+    ctx.checks.begin(progress.clone());
     let seed = opts.seed;
     let stale = opts.stale;
-    let run = run_kv(ctx.client.clone(), ctx.hands(), opts, ctx.interrupt.token()).await?;
+    let run = run_kv(ctx.client.clone(), ctx.hands(), opts, ctx.interrupt.token()).await;
+    let run = run.inspect_err(|e| progress.land(Verdict { valid: false, summary: format!("not judged: {e}") }))?;
+    progress.land(kv_verdict(&run.keys));
     if let Some(file) = a.get("history") {
         std::fs::write(file, to_jsonl(&run.ops)).map_err(|e| Error::internal(format!("--history {file}: {e}")))?;
     }
@@ -155,6 +162,14 @@ fn verdict_text(keys: &[KeyVerdict]) -> String {
         "INVALID: a key is not linearizable".into()
     });
     lines.join("\n")
+}
+
+/// The verdict in one line, for the live views.
+fn kv_verdict(keys: &[KeyVerdict]) -> Verdict {
+    match keys.iter().find(|k| !k.valid) {
+        None => Verdict { valid: true, summary: format!("linearizable: all {} keys", keys.len()) },
+        Some(k) => Verdict { valid: false, summary: format!("{} is NOT linearizable", k.key) },
+    }
 }
 
 /// Invalid is the answer to the question asked, not a failure to ask it.

@@ -2,12 +2,13 @@
 //! recorded under the nemesis (the check layer records and judges; this file says it).
 
 use super::nemesis::{faults_table, plan, seed};
-use crate::check::{run_chat, run_locks, run_queue, Injected, SystemOptions, SystemRun};
+use crate::check::{run_chat, run_locks, run_queue, Injected, Progress, SystemOptions, SystemRun, Verdict};
 use crate::error::{Error, ErrorKind, Result};
 use crate::shell::output::Output;
 use crate::shell::spec::{Args, Kind::*, Param, Spec};
 use crate::shell::Ctx;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 
 const PARAMS: &[Param] = &[
@@ -47,19 +48,31 @@ pub fn specs() -> Vec<Spec> {
 
 async fn system(ctx: &Ctx, a: &Args, which: &str) -> Result<Output> {
     let nemesis = a.get("nemesis").map(|_| plan(a, "nemesis", "")).transpose()?;
+    let duration = a.duration_or("duration", Duration::from_secs(20))?;
+    let progress = Arc::new(Progress::new(which, a.get("nemesis").map(str::to_string), duration));
     let opts = SystemOptions {
-        duration: a.duration_or("duration", Duration::from_secs(20))?,
+        duration,
         clients: a.u64_or("clients", 4)?.clamp(1, 64) as usize,
         seed: nemesis.as_ref().map_or_else(|| seed(a), |p| Ok(p.seed))?,
         nemesis,
         op_timeout: a.duration_or("timeout", Duration::from_secs(1))?,
+        progress: progress.clone(),
     };
+    ctx.checks.begin(progress.clone());
     let (client, hands, stop) = (ctx.client.clone(), ctx.hands(), ctx.interrupt.token());
     let run = match which {
-        "chat" => run_chat(client, hands, opts, stop).await?,
-        "locks" => run_locks(client, hands, opts, stop).await?,
-        _ => run_queue(client, hands, opts, stop).await?,
+        "chat" => run_chat(client, hands, opts, stop).await,
+        "locks" => run_locks(client, hands, opts, stop).await,
+        _ => run_queue(client, hands, opts, stop).await,
     };
+    let run = run.inspect_err(|e| progress.land(Verdict { valid: false, summary: format!("not judged: {e}") }))?;
+    progress.land(Verdict {
+        valid: run.valid(),
+        summary: match run.problems.first() {
+            None => format!("the {which} property held"),
+            Some(p) => p.clone(),
+        },
+    });
     Ok(report(ctx, &format!("check {which}"), &run))
 }
 

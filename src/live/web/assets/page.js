@@ -174,6 +174,7 @@
       $("load").className = "dim";
       $("load").textContent = "no load running";
     }
+    drawCheck(v.check);
     const rows = (v.scenarios || []).map((s) => {
       const tr = document.createElement("tr");
       const held = s.held == null ? "–" : s.held ? "✓ holds" : "✗ broken";
@@ -186,6 +187,23 @@
       return tr;
     });
     $("scenarios").tBodies[0].replaceChildren(...(rows.length ? rows : [Object.assign(document.createElement("tr"), { innerHTML: '<td class="dim">none running</td>' })]));
+  }
+
+  // A running check's outcomes so far, then its verdict, which stays until the next check.
+  function drawCheck(c) {
+    const el = $("check");
+    if (!c) {
+      el.className = "dim";
+      el.textContent = "no check run yet";
+      return;
+    }
+    const ops = c.ok + c.fail + c.info;
+    const head = `check ${c.what}${c.nemesis ? " under " + c.nemesis : ""}: ${ops} ops · ok ${c.ok} · fail ${c.fail} · info ${c.info}`;
+    el.className = c.running ? "" : c.valid ? "verdict good" : "verdict bad";
+    el.innerHTML = `<div class="bar"><div></div></div><span></span><div class="line"></div>`;
+    el.querySelector(".bar > div").style.width = Math.round(100 * (c.progress || 0)) + "%";
+    el.querySelector("span").textContent = head;
+    el.querySelector(".line").textContent = c.running ? `running · ${clock(c.elapsed_ms)}` : `${c.valid ? "✓" : "✗"} ${c.verdict}`;
   }
 
   function drawEvents(v) {
@@ -250,7 +268,7 @@
     const last = (a) => (a.length ? a[a.length - 1] : null);
     const chartKey = JSON.stringify([Math.floor(v.at_ms / 1000), series.length, last(series), faults, marks.length]);
     if (changed("charts", chartKey)) drawCharts(v);
-    if (changed("work", JSON.stringify([v.load, v.scenarios]))) drawWork(v);
+    if (changed("work", JSON.stringify([v.load, v.scenarios, v.check]))) drawWork(v);
     const events = v.events || [];
     if (changed("events", JSON.stringify([events.length, last(events)]))) drawEvents(v);
     drawControls(v);
