@@ -204,6 +204,11 @@ fn bytes(s: &str) -> Result<usize, String> {
 
 fn main() {
     let cli = Cli::parse();
+    if cli.global.no_color {
+        // One switch for every view that honours the convention (the prompt, the dashboard,
+        // and anything dsh starts), set while this process has a single thread.
+        std::env::set_var("NO_COLOR", "1");
+    }
     init_tracing(&cli);
     let code = match run(cli) {
         Ok(code) => code,
@@ -325,7 +330,7 @@ fn run(cli: Cli) -> anyhow::Result<i32> {
                         .then(|| line.trim_end_matches(['\n', '\r']).to_string())
                 })),
                 None => {
-                    let color = !cli.global.no_color && std::env::var_os("NO_COLOR").is_none();
+                    let color = std::env::var_os("NO_COLOR").is_none();
                     return Ok(app::prompt(&session, color)?);
                 }
             };

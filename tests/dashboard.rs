@@ -357,3 +357,29 @@ fn at_the_prompt_live_events_wait_while_the_dashboard_is_up() {
     t.send("exit\r");
     assert_eq!(t.exit(Duration::from_secs(5)), Some(0));
 }
+
+/// Whether the terminal was given a colour (crossterm writes every colour as `38;…` or `48;…`).
+fn coloured(raw: &str) -> bool {
+    raw.contains("\x1b[38;") || raw.contains("\x1b[48;")
+}
+
+#[test]
+fn no_color_and_the_no_color_flag_draw_without_colours() {
+    let c = start(23930);
+    let home = tempfile::tempdir().unwrap();
+    let drawn = |t: &mut Term| {
+        t.until(Duration::from_secs(10), "the node boxes", |s| node_box(s, "n1").is_some() && stars(s) == 1);
+        assert_eq!(t.exit(Duration::from_secs(10)), Some(0), "--for leaves by itself");
+        t.got()
+    };
+    let plain = drawn(&mut Term::spawn(&c.file, home.path(), &["dashboard", "--for", "2s"]));
+    assert!(coloured(&plain), "a colour terminal gets colours, or this test proves nothing");
+    for (args, env) in [
+        (&["--no-color", "dashboard", "--for", "2s"][..], &[][..]),
+        (&["dashboard", "--for", "2s"][..], &[("NO_COLOR", "1")][..]),
+    ] {
+        let raw = drawn(&mut Term::spawn_with(&c.file, home.path(), args, env));
+        assert!(!coloured(&raw), "{args:?} {env:?} drew in colour");
+        assert!(raw.contains('★'), "the symbols still carry the meaning");
+    }
+}
