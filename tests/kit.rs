@@ -116,6 +116,19 @@ fn a_second_rehearsal_compares_times_and_points_out_an_edited_step() {
     assert!(report.contains("was: a leader is elected\n"), "{said}");
     assert!(report.contains("now: a leader is elected in milliseconds"), "{said}");
     assert!(!row("1. Warm up").contains("changed") && !row("3. Close").contains("changed"), "{said}");
+
+    // A rehearsal whose check fails is compared, but does not replace the last good one.
+    let kept = std::fs::read_to_string(dir.path().join("talk.rhai.rehearsal.json")).unwrap();
+    let failing = REHEARSED.replace("MAIN", "changed again").replace("check(true", "check(false");
+    std::fs::write(&story, failing).unwrap();
+    let third = run(dir.path(), &[story.to_str().unwrap(), "--rehearse"]);
+    let said = stdout(&third);
+    assert!(!third.status.success(), "{said}");
+    assert!(said.contains("rehearsal: 3 steps") && said.contains("changed: checks"), "{said}");
+    assert!(said.contains("now: ✗ the cluster answers"), "{said}");
+    assert!(said.contains("not saved: this run did not pass, so the last rehearsal stays in"), "{said}");
+    let now = std::fs::read_to_string(dir.path().join("talk.rhai.rehearsal.json")).unwrap();
+    assert_eq!(now, kept, "the failed run left the last good rehearsal as it was");
 }
 
 const FOLLOWED: &str = r#"

@@ -117,7 +117,8 @@ fn diff(now: u64, then: u64) -> String {
 
 /// What changed between `old` and `new`, for the presenter: the whole time, then per step its
 /// time, the difference, and whether its title, checks or printed lines changed.
-pub fn report(old: Option<&Rehearsal>, new: &Rehearsal, saved: &Path) -> String {
+/// `saved` is where it was kept; `None` for a run that failed, which keeps the last one.
+pub fn report(old: Option<&Rehearsal>, new: &Rehearsal, story: &Path, saved: Option<&Path>) -> String {
     let mut out = String::new();
     let width = new.steps.iter().map(|s| s.title.chars().count() + 5).max().unwrap_or(10).min(48);
     match old {
@@ -152,7 +153,15 @@ pub fn report(old: Option<&Rehearsal>, new: &Rehearsal, saved: &Path) -> String 
             let _ = writeln!(out, "  {}. {}: gone since the last rehearsal", gone.n, gone.title);
         }
     }
-    let _ = write!(out, "saved to {}", saved.display());
+    let _ = match (saved, old) {
+        (Some(saved), _) => write!(out, "saved to {}", saved.display()),
+        (None, Some(_)) => write!(
+            out,
+            "not saved: this run did not pass, so the last rehearsal stays in {}",
+            path_for(story).display()
+        ),
+        (None, None) => write!(out, "not saved: this run did not pass"),
+    };
     out
 }
 

@@ -97,9 +97,12 @@ pub fn run_story(
     let code = summary(path, &source, outcome, passed, failed, elapsed);
     if opts.rehearse {
         let now = rehearsal::rehearsal(path, crate::proto::wall_ms(), teller.elapsed().as_millis() as u64, &steps);
-        match rehearsal::save(path, &now) {
-            Ok(saved) => screen::line(&rehearsal::report(last.as_ref(), &now, &saved)),
-            Err(e) => screen::err_line(&format!("error: {e}")),
+        // A run that failed or was interrupted is no timing to rehearse against.
+        let saved = (code == 0).then(|| rehearsal::save(path, &now));
+        match saved {
+            Some(Ok(saved)) => screen::line(&rehearsal::report(last.as_ref(), &now, path, Some(&saved))),
+            Some(Err(e)) => screen::err_line(&format!("error: {e}")),
+            None => screen::line(&rehearsal::report(last.as_ref(), &now, path, None)),
         }
     }
     match screen::stop() {
