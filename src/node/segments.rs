@@ -85,6 +85,22 @@ pub struct Segments {
     shared: Arc<Mutex<Shared>>,
 }
 
+#[cfg(test)]
+thread_local! {
+    /// Test hook: `remove` stops, as a kill would, once this many files are gone.
+    static KILL_AFTER_REMOVALS: std::cell::Cell<Option<usize>> = const { std::cell::Cell::new(None) };
+}
+
+#[cfg(test)]
+fn killed_after(removed: usize) -> bool {
+    KILL_AFTER_REMOVALS.get() == Some(removed)
+}
+
+#[cfg(not(test))]
+fn killed_after(_: usize) -> bool {
+    false
+}
+
 fn damaged(what: impl std::fmt::Display) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, format!("raft log damaged: {what}"))
 }
@@ -335,7 +351,8 @@ impl Segments {
         let Some(at) = self.pos.get(&index).copied() else {
             return Ok(());
         };
-        let later: Vec<u64> = self.segs.iter().map(|s| s.seq).filter(|s| *s > at.seq).collect();
+        // Newest first: a kill part way leaves the log a prefix of itself, never a gap.
+        let later: Vec<u64> = self.segs.iter().rev().map(|s| s.seq).filter(|s| *s > at.seq).collect();
         self.remove(&later)?;
         let seg = self.active();
         write_zeros(&seg.file, at.off, seg.end)?;
@@ -379,7 +396,10 @@ impl Segments {
         if seqs.is_empty() {
             return Ok(());
         }
-        for seq in seqs {
+        for (i, seq) in seqs.iter().enumerate() {
+            if killed_after(i) {
+                return Err(io::Error::other("killed part way through removing segments (test hook)"));
+            }
             std::fs::remove_file(self.dir.join(name(*seq)))?;
         }
         sync_dir(&self.dir)?;

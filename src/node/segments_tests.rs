@@ -186,6 +186,73 @@ fn entries_roll_over_segments_truncate_purge_and_reopen() {
 }
 
 #[test]
+fn a_truncation_killed_between_segment_removals_leaves_a_log_that_opens() {
+    let size = 200;
+    let build = |dir: &Path| {
+        let (mut segs, _) = open(dir, None, size).unwrap();
+        for i in 0..20 {
+            segs.append(id(1, i), &body(i, "a")).unwrap();
+            segs.flush().unwrap();
+        }
+        segs
+    };
+    let probe = tempfile::tempdir().unwrap();
+    let mut segs = build(probe.path());
+    let before = segs.segment_count();
+    segs.truncate(7).unwrap();
+    let removed = before - segs.segment_count();
+    assert!(removed >= 3, "the truncation removes several segments: {removed}");
+
+    for kill_after in 1..removed {
+        let dir = tempfile::tempdir().unwrap();
+        let mut segs = build(dir.path());
+        KILL_AFTER_REMOVALS.set(Some(kill_after));
+        let killed = segs.truncate(7);
+        KILL_AFTER_REMOVALS.set(None);
+        assert!(killed.is_err(), "the hook stopped the truncation");
+        drop(segs);
+        // What the kill left must open, as the log before the truncation cut somewhere after 7.
+        let (segs, _) = open(dir.path(), None, size)
+            .unwrap_or_else(|e| panic!("killed after {kill_after} of {removed} removals, the log does not open: {e}"));
+        let got = entries(&segs);
+        assert!(got.len() >= 7, "killed after {kill_after}: {} entries", got.len());
+        assert_eq!(got, expected(0..got.len() as u64, "a"), "killed after {kill_after}: a prefix");
+    }
+}
+
+#[test]
+fn a_rollover_killed_while_creating_the_next_segment_loses_nothing() {
+    let size = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut segs, _) = open(dir.path(), None, size).unwrap();
+    for i in 0..10 {
+        segs.append(id(1, i), &body(i, "a")).unwrap();
+        segs.flush().unwrap();
+    }
+    let next = segs.segs.last().unwrap().seq + 1;
+    drop(segs);
+    // Killed after the file was made and before it was given its size: empty, or all zeros.
+    for made in [vec![], vec![0u8; size as usize]] {
+        std::fs::write(dir.path().join(name(next)), &made).unwrap();
+        let (mut segs, _) = open(dir.path(), None, size).unwrap();
+        assert_eq!(entries(&segs), expected(0..10, "a"), "a {}-byte new segment", made.len());
+        segs.append(id(1, 10), &body(10, "a")).unwrap();
+        segs.flush().unwrap();
+        drop(segs);
+        let (mut segs, _) = open(dir.path(), None, size).unwrap();
+        assert_eq!(entries(&segs), expected(0..11, "a"), "the log goes on after a {}-byte segment", made.len());
+        segs.truncate(10).unwrap();
+        drop(segs);
+        for f in std::fs::read_dir(dir.path()).unwrap() {
+            let f = f.unwrap().path();
+            if seq_of(&f.file_name().unwrap().to_string_lossy()).is_some_and(|s| s >= next) {
+                std::fs::remove_file(f).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
 fn a_purge_not_yet_applied_to_the_files_is_applied_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let (mut segs, _) = open(dir.path(), None, 200).unwrap();
