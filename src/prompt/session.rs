@@ -16,7 +16,7 @@ use crate::shell::{run_line, Ctx};
 use rhai::{Dynamic, Engine, EvalAltResult, Scope, AST};
 use rustyline::error::ReadlineError;
 use rustyline::history::DefaultHistory;
-use rustyline::{CompletionType, Config, Editor, ExternalPrinter};
+use rustyline::{ColorMode, CompletionType, Config, Editor, ExternalPrinter};
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -51,7 +51,9 @@ pub fn run_prompt(ctx: Arc<Ctx>, handle: tokio::runtime::Handle, home: &Path, co
         .auto_add_history(false)
         .history_ignore_dups(true)
         .and_then(|b| b.max_history_size(10_000))
-        .map(|b| b.completion_type(CompletionType::List).build());
+        // rustyline skips every highlighter hook under NO_COLOR, and the prompt follows the
+        // cluster through one of them (`highlight_prompt`): the helper decides colours itself.
+        .map(|b| b.completion_type(CompletionType::List).color_mode(ColorMode::Forced).build());
     let config = match config {
         Ok(c) => c,
         Err(e) => {
