@@ -19,6 +19,7 @@ use std::time::Duration;
 
 #[test]
 fn the_page_shows_one_leader_a_crash_and_the_next_leader_within_two_seconds_and_the_restart() {
+    let _one = one_at_a_time();
     let base = 24000;
     let c = Supervised::start(base);
     healthy(&c);
@@ -60,6 +61,7 @@ fn the_page_shows_one_leader_a_crash_and_the_next_leader_within_two_seconds_and_
 
 #[test]
 fn a_partition_shows_cut_links_heal_removes_them_and_the_period_is_shaded() {
+    let _one = one_at_a_time();
     let base = 24015;
     let c = Supervised::start(base);
     healthy(&c);
@@ -86,6 +88,7 @@ fn a_partition_shows_cut_links_heal_removes_them_and_the_period_is_shaded() {
 
 #[test]
 fn with_controls_a_click_crashes_n2_and_a_post_without_the_token_is_refused() {
+    let _one = one_at_a_time();
     let base = 24030;
     let c = Supervised::start(base);
     healthy(&c);
@@ -177,6 +180,7 @@ fn with_controls_a_click_crashes_n2_and_a_post_without_the_token_is_refused() {
 
 #[test]
 fn a_load_moves_the_throughput_chart_and_its_points_agree_with_the_report() {
+    let _one = one_at_a_time();
     let base = 24045;
     let c = Supervised::start(base);
     healthy(&c);
@@ -267,6 +271,7 @@ async fn chart_run(c: &Supervised, b: &Client, web: &Web, run: usize) -> (Vec<(f
 
 #[test]
 fn an_html_report_opens_offline_and_shows_its_charts() {
+    let _one = one_at_a_time();
     let base = 24060;
     let c = Supervised::start(base);
     healthy(&c);
@@ -331,6 +336,7 @@ async fn check_report(b: &Client, file: &Path) {
 
 #[test]
 fn the_page_shows_what_api_state_says_and_a_reconnecting_browser_catches_up() {
+    let _one = one_at_a_time();
     let base = 24075;
     let c = Supervised::start(base);
     healthy(&c);
@@ -408,6 +414,7 @@ fn the_page_shows_what_api_state_says_and_a_reconnecting_browser_catches_up() {
 
 #[test]
 fn web_in_the_background_serves_behind_other_commands_until_web_stop() {
+    let _one = one_at_a_time();
     // Nodes 24088..=24090, supervisors 24093..=24095, the page 24097.
     let base = 24087;
     let (_c, mut shell, listen, started) = background_page(base);
@@ -431,6 +438,7 @@ fn web_in_the_background_serves_behind_other_commands_until_web_stop() {
 
 #[test]
 fn a_check_shows_on_the_page_while_it_runs_and_its_verdict_stays_after() {
+    let _one = one_at_a_time();
     // Nodes 26201..=26203, supervisors 26206..=26208, the page 26210, chromedriver 26211.
     let base = 26200;
     let (_c, mut shell, listen, _) = background_page(base);

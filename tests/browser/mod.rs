@@ -226,3 +226,10 @@ pub async fn open_page(b: &Client, web: &Web, query: &str) {
 pub fn healthy(c: &Supervised) {
     c.json("wait healthy --timeout 30s");
 }
+
+/// One browser test at a time: each runs a cluster, a page and Chromium, and eight of them at
+/// once on two cores starve the load whose seconds one test compares with the chart.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    ONE.lock().unwrap_or_else(|e| e.into_inner())
+}
