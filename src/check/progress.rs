@@ -93,6 +93,11 @@ impl Progress {
         *self.verdict.lock().unwrap_or_else(|e| e.into_inner()) = Some(verdict);
     }
 
+    /// The check could not be judged (it failed before a history was complete).
+    pub fn land_error(&self, e: &Error) {
+        self.land(Verdict { valid: false, summary: format!("not judged: {e}") });
+    }
+
     pub fn verdict(&self) -> Option<Verdict> {
         self.verdict.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }

@@ -117,11 +117,11 @@ pub async fn run_chat(
     let Response::ChatLog { last_seq: after_seq, .. } = leader.await?.value else {
         return Err(Error::internal("chat log: unexpected reply"));
     };
-    let (sent, tally) = (Arc::new(Mutex::new(Vec::new())), opts.progress.clone());
+    let (sent, progress) = (Arc::new(Mutex::new(Vec::new())), opts.progress.clone());
     let run = run_id();
     let seed = opts.seed;
     let faults = drive(&client, hands, &opts, &stop, |i, c, done| {
-        let (sent, tally, run) = (sent.clone(), tally.clone(), run.clone());
+        let (sent, progress, run) = (sent.clone(), progress.clone(), run.clone());
         async move {
             let mut rng = Rng::new(seed.wrapping_mul(7919).wrapping_add(i as u64));
             let mut n = 0;
@@ -130,7 +130,7 @@ pub async fn run_chat(
                 let id = rng.next_u64();
                 let req = Request::ChatSend { id, from: format!("check-{i}"), text: format!("{run} c{i} #{n}") };
                 let r = c.call(Target::Leader, req).await;
-                tally.tally.result(r.as_ref().err());
+                progress.tally.result(r.as_ref().err());
                 let seq = match r.map(|s| s.value) {
                     Ok(Response::ChatSent { seq, .. }) => Some(seq),
                     Err(e) if certain_no(&e) => continue,
@@ -159,7 +159,7 @@ pub async fn run_chat(
     let sent = std::mem::take(&mut *sent.lock().unwrap());
     let problems = check_chat(after_seq, &sent, &logs);
     let count = logs.first().map_or(0, |(_, l)| l.len());
-    let outcomes = outcomes(&tally.tally);
+    let outcomes = outcomes(&progress.tally);
     let judged = format!("{count} messages after seq {after_seq} on {} nodes", logs.len());
     Ok(SystemRun { system: "chat", outcomes, faults, problems, judged, elapsed: started.elapsed() })
 }
@@ -172,14 +172,14 @@ pub async fn run_locks(
     stop: CancellationToken,
 ) -> Result<SystemRun> {
     let clock = Arc::new(Clock::new());
-    let (grants, tally) = (Arc::new(Mutex::new(Vec::new())), opts.progress.clone());
+    let (grants, progress) = (Arc::new(Mutex::new(Vec::new())), opts.progress.clone());
     let run = run_id();
     let name = format!("check:lock:{run}");
     let (ttl, clients) = (Duration::from_secs(2), opts.clients.max(1));
     let seed = opts.seed;
     let faults = drive(&client, hands, &opts, &stop, |i, c, done| {
-        let (grants, tally, clock, name, run) =
-            (grants.clone(), tally.clone(), clock.clone(), name.clone(), run.clone());
+        let (grants, progress, clock, name, run) =
+            (grants.clone(), progress.clone(), clock.clone(), name.clone(), run.clone());
         async move {
             let mut rng = Rng::new(seed.wrapping_mul(104_729).wrapping_add(i as u64));
             let mut process = i;
@@ -188,7 +188,7 @@ pub async fn run_locks(
                 let (_, invoked_us) = clock.tick();
                 let r = c.lock_acquire(&name, &owner, false, ttl, Duration::from_millis(500), false).await;
                 let (_, granted_us) = clock.tick();
-                tally.tally.result(r.as_ref().err());
+                progress.tally.result(r.as_ref().err());
                 let holder = match r.map(|s| s.value) {
                     Ok(Acquired::Granted(h)) => h,
                     Ok(Acquired::Queued(_)) => continue,
@@ -205,7 +205,7 @@ pub async fn run_locks(
                 tokio::time::sleep(Duration::from_millis(2 + rng.below(20))).await;
                 let (_, release_us) = clock.tick();
                 let released = c.lock_release(&name, &owner).await;
-                tally.tally.result(released.as_ref().err());
+                progress.tally.result(released.as_ref().err());
                 if released.as_ref().is_err_and(|e| e.kind != ErrorKind::Expired) {
                     // It may still hold the lock, and acquiring again would only renew that
                     // grant: a new owner from now on.
@@ -225,7 +225,7 @@ pub async fn run_locks(
     .await?;
     let grants = std::mem::take(&mut *grants.lock().unwrap());
     let problems = check_locks(&grants);
-    let outcomes = outcomes(&tally.tally);
+    let outcomes = outcomes(&progress.tally);
     let judged = format!("{} grants of {name}", grants.len());
     Ok(SystemRun { system: "locks", outcomes, faults, problems, judged, elapsed: clock_elapsed(&clock) })
 }
@@ -243,12 +243,12 @@ pub async fn run_queue(
     stop: CancellationToken,
 ) -> Result<SystemRun> {
     let clock = Arc::new(Clock::new());
-    let (h, tally) = (Arc::new(Mutex::new(QueueHistory::default())), opts.progress.clone());
+    let (h, progress) = (Arc::new(Mutex::new(QueueHistory::default())), opts.progress.clone());
     let run = run_id();
     let queue = format!("check:q:{run}");
     let visibility = Duration::from_secs(2);
     let faults = drive(&client, hands, &opts, &stop, |i, c, done| {
-        let (h, tally, clock, queue, run) = (h.clone(), tally.clone(), clock.clone(), queue.clone(), run.clone());
+        let (h, progress, clock, queue, run) = (h.clone(), progress.clone(), clock.clone(), queue.clone(), run.clone());
         async move {
             let mut n = 0;
             while !done.is_cancelled() {
@@ -256,14 +256,14 @@ pub async fn run_queue(
                     n += 1;
                     let item = format!("{run}-c{i}-{n}");
                     let r = c.queue_push(&queue, &item).await;
-                    tally.tally.result(r.as_ref().err());
+                    progress.tally.result(r.as_ref().err());
                     match r {
                         Ok(_) => h.lock().unwrap().pushed.push(item),
                         Err(e) if certain_no(&e) => {}
                         Err(_) => h.lock().unwrap().maybe_pushed.push(item),
                     }
                 } else {
-                    pop_and_ack(&c, &queue, visibility, &clock, &h, &tally.tally).await;
+                    pop_and_ack(&c, &queue, visibility, &clock, &h, &progress.tally).await;
                 }
             }
         }
@@ -273,7 +273,7 @@ pub async fn run_queue(
     // was popped and not acked has come back and been taken.
     let (mut quiet_since, bound) = (Instant::now(), Instant::now() + Duration::from_secs(30));
     while quiet_since.elapsed() < visibility + Duration::from_millis(500) && Instant::now() < bound {
-        if pop_and_ack(&client, &queue, visibility, &clock, &h, &tally.tally).await {
+        if pop_and_ack(&client, &queue, visibility, &clock, &h, &progress.tally).await {
             quiet_since = Instant::now();
         } else {
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -281,7 +281,7 @@ pub async fn run_queue(
     }
     let h = std::mem::take(&mut *h.lock().unwrap());
     let problems = check_queue(&h);
-    let outcomes = outcomes(&tally.tally);
+    let outcomes = outcomes(&progress.tally);
     let judged = format!("{} items pushed, {} deliveries", h.pushed.len(), h.delivered.len());
     Ok(SystemRun { system: "queue", outcomes, faults, problems, judged, elapsed: clock_elapsed(&clock) })
 }

@@ -90,7 +90,7 @@ async fn kv(ctx: &Ctx, a: &Args) -> Result<Output> {
     let seed = opts.seed;
     let stale = opts.stale;
     let run = run_kv(ctx.client.clone(), ctx.hands(), opts, ctx.interrupt.token()).await;
-    let run = run.inspect_err(|e| progress.land(Verdict { valid: false, summary: format!("not judged: {e}") }))?;
+    let run = run.inspect_err(|e| progress.land_error(e))?;
     progress.land(kv_verdict(&run.keys));
     if let Some(file) = a.get("history") {
         std::fs::write(file, to_jsonl(&run.ops)).map_err(|e| Error::internal(format!("--history {file}: {e}")))?;

@@ -65,7 +65,7 @@ async fn system(ctx: &Ctx, a: &Args, which: &str) -> Result<Output> {
         "locks" => run_locks(client, hands, opts, stop).await,
         _ => run_queue(client, hands, opts, stop).await,
     };
-    let run = run.inspect_err(|e| progress.land(Verdict { valid: false, summary: format!("not judged: {e}") }))?;
+    let run = run.inspect_err(|e| progress.land_error(e))?;
     progress.land(Verdict {
         valid: run.valid(),
         summary: match run.problems.first() {
