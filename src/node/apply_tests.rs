@@ -330,3 +330,34 @@ fn a_sequential_clients_outcomes_stay_few() {
     assert!(again[0].starts_with("error timeout"), "{again:?}");
     assert_eq!(h.run("at 1002: once 4:200/200 put k again"), ["Written { revision: 200 }"]);
 }
+
+/// The node serves everything on one thread. A snapshot built or installed there held it for
+/// its whole fsync, and every node snapshots at the same index, so heartbeats and AppendEntries
+/// answers stopped cluster-wide (AppendEntries timed out, followers called elections). The
+/// hook makes each save take two seconds; a timer on the same thread must fire meanwhile.
+#[test]
+fn snapshots_are_built_and_installed_off_the_runtime_thread() {
+    let mut h = Harness::new();
+    h.run("at 1000: put a 1; put b 2");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let slow = std::time::Duration::from_secs(2);
+    *h.sm.store.snapshots.slow_save.lock().unwrap() = slow;
+    let mut builder = h.sm.clone();
+    let snap = rt.block_on(async {
+        let build = tokio::spawn(async move { builder.build_snapshot().await });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!build.is_finished(), "the 20 ms timer waited for the whole snapshot build");
+        build.await.unwrap().unwrap()
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut fresh = open(dir.path());
+    *fresh.store.snapshots.slow_save.lock().unwrap() = slow;
+    rt.block_on(async {
+        let install = tokio::spawn(async move {
+            fresh.install_snapshot(&snap.meta, snap.snapshot).await.map(|()| fresh.store.applied_index())
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!install.is_finished(), "the 20 ms timer waited for the whole snapshot install");
+        assert_eq!(install.await.unwrap().unwrap(), 1, "the installed state is the snapshot's");
+    });
+}

@@ -162,6 +162,16 @@ fn write_zeros(file: &File, from: u64, to: u64) -> io::Result<()> {
     Ok(())
 }
 
+/// Closes removed segments on a thread of their own. The last close of an unlinked file is
+/// when the kernel frees its 16 MiB of cached pages, which kept the writer from the next
+/// append for 15 ms. What was removed is already unlinked and its directory synced.
+fn close_elsewhere(files: Vec<Arc<File>>) {
+    if files.is_empty() {
+        return;
+    }
+    let _ = std::thread::Builder::new().name("dsh-log-close".into()).spawn(move || drop(files));
+}
+
 impl Segments {
     /// Opens (or creates) the log in `dir`, dropping a torn tail and entries at or below
     /// `purged`. Returns the segments and the last commit mark that names an entry still here.
@@ -403,11 +413,18 @@ impl Segments {
             std::fs::remove_file(self.dir.join(name(*seq)))?;
         }
         sync_dir(&self.dir)?;
-        self.segs.retain(|s| !seqs.contains(&s.seq));
+        let mut closing: Vec<Arc<File>> = Vec::new();
+        self.segs.retain(|s| {
+            let keep = !seqs.contains(&s.seq);
+            if !keep {
+                closing.push(s.file.clone());
+            }
+            keep
+        });
         let mut shared = self.shared.lock().unwrap();
-        for seq in seqs {
-            shared.files.remove(seq);
-        }
+        closing.extend(seqs.iter().filter_map(|seq| shared.files.remove(seq)));
+        drop(shared);
+        close_elsewhere(closing);
         Ok(())
     }
 

@@ -51,6 +51,9 @@ mod serde_bytes_compat {
 
 pub struct SnapshotStore {
     path: PathBuf,
+    /// Test hook: each save first sleeps this long, as a slow disk's fsync would.
+    #[cfg(test)]
+    pub(super) slow_save: std::sync::Mutex<std::time::Duration>,
 }
 
 fn err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
@@ -59,10 +62,16 @@ fn err(verb: ErrorVerb, e: impl std::fmt::Display) -> StorageError {
 
 impl SnapshotStore {
     pub fn new(dir: &Path) -> Self {
-        SnapshotStore { path: dir.join("snapshot.cbor") }
+        SnapshotStore {
+            path: dir.join("snapshot.cbor"),
+            #[cfg(test)]
+            slow_save: Default::default(),
+        }
     }
 
     pub fn save(&self, meta: &SnapshotMeta, data: &[u8]) -> Result<(), StorageError> {
+        #[cfg(test)]
+        std::thread::sleep(*self.slow_save.lock().unwrap());
         let file = SnapshotFile { meta: meta.clone(), data: data.to_vec() };
         let tmp = self.path.with_extension("tmp");
         let mut f = std::fs::File::create(&tmp).map_err(|e| err(ErrorVerb::Write, e))?;

@@ -422,7 +422,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let (results, notes) = if staged.durable {
             // The fsync runs off the runtime thread, which must keep answering heartbeats.
             let (tx, staged) = staged.take_tx();
-            tokio::task::spawn_blocking(move || tx.commit()).await.map_err(sm_err)?.map_err(sm_err)?;
+            off_thread(move || tx.commit().map_err(sm_err)).await?;
             staged.finish(&self.store)
         } else {
             self.commit(staged)?
@@ -448,10 +448,14 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StorageError> {
-        let bytes = snapshot.into_inner();
-        let data: SnapshotData = dec(&bytes)?;
-        self.store.snapshots.save(meta, &bytes)?;
-        self.install(meta, &data)
+        let (sm, meta) = (self.clone(), meta.clone());
+        off_thread(move || {
+            let bytes = snapshot.into_inner();
+            let data: SnapshotData = dec(&bytes)?;
+            sm.store.snapshots.save(&meta, &bytes)?;
+            sm.install(&meta, &data)
+        })
+        .await
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StorageError> {
@@ -465,6 +469,23 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
+        let sm = self.clone();
+        off_thread(move || sm.snapshot_now()).await
+    }
+}
+
+/// Runs storage work that reads or fsyncs a whole file on the blocking pool: the node serves
+/// everything else on one thread (`app::serve`), and a snapshot's fsync there stalled
+/// heartbeats and AppendEntries answers on every node at once (all snapshot at one index).
+async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, StorageError> + Send + 'static,
+) -> Result<T, StorageError> {
+    tokio::task::spawn_blocking(work).await.map_err(sm_err)?
+}
+
+impl StateMachine {
+    /// Writes the applied state as a snapshot file and returns it.
+    fn snapshot_now(&self) -> Result<Snapshot<TypeConfig>, StorageError> {
         // A read transaction is a consistent view; applying continues meanwhile.
         let tx = self.store.db.begin_read().map_err(sm_err)?;
         let meta_t = tx.open_table(META).map_err(sm_err)?;
