@@ -67,7 +67,10 @@ fn env(request: Request) -> Envelope {
 fn seeds() -> Vec<(&'static str, Vec<u8>)> {
     let log_id = openraft::LogId::new(openraft::CommittedLeaderId::new(3, 1), 41);
     let vote = openraft::Vote::new_committed(3, 1);
-    let entry = |ops| openraft::Entry { log_id, payload: openraft::EntryPayload::Normal(LogCommand { at_ms: 1, ops }) };
+    let entry = |ops: Vec<Op>| openraft::Entry {
+        log_id,
+        payload: openraft::EntryPayload::Normal(LogCommand { at_ms: 1, ops: ops.into() }),
+    };
     let append = PeerRequest::Append(openraft::raft::AppendEntriesRequest {
         vote,
         prev_log_id: Some(log_id),

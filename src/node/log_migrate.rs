@@ -82,7 +82,10 @@ mod tests {
 
     fn entry(term: u64, index: u64) -> Entry {
         let log_id = LogId::new(CommittedLeaderId::new(term, 1), index);
-        Entry { log_id, payload: EntryPayload::Normal(crate::proto::LogCommand { at_ms: index * 7, ops: vec![] }) }
+        Entry {
+            log_id,
+            payload: EntryPayload::Normal(crate::proto::LogCommand { at_ms: index * 7, ops: Default::default() }),
+        }
     }
 
     /// A data directory as the redb log of earlier versions left it: entries 3..=9 (1 and 2

@@ -355,7 +355,10 @@ mod tests {
     /// An entry tagged (in its timestamp) so a test can tell which copy reached the disk.
     fn entry(term: u64, index: u64, tag: u64) -> Entry {
         let log_id = LogId::new(CommittedLeaderId::new(term, 1), index);
-        Entry { log_id, payload: EntryPayload::Normal(crate::proto::LogCommand { at_ms: tag, ops: vec![] }) }
+        Entry {
+            log_id,
+            payload: EntryPayload::Normal(crate::proto::LogCommand { at_ms: tag, ops: Default::default() }),
+        }
     }
 
     fn open(dir: &Path, id: NodeId) -> (LogStore, tmpsc::UnboundedReceiver<Ahead>) {

@@ -15,7 +15,7 @@ fn id(term: u64, index: u64) -> LogId {
 /// An entry encoded as the log stores it, tagged (in its timestamp) so tests can tell which
 /// copy of an entry reached the disk.
 fn encoded(term: u64, index: u64, tag: u64) -> Encoded {
-    let payload = EntryPayload::Normal(crate::proto::LogCommand { at_ms: tag, ops: vec![] });
+    let payload = EntryPayload::Normal(crate::proto::LogCommand { at_ms: tag, ops: Default::default() });
     (id(term, index), enc(&Entry { log_id: id(term, index), payload }))
 }
 

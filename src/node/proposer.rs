@@ -153,7 +153,7 @@ async fn propose(raft: &Raft, batch: Vec<Pending>) {
     let (ops, waiters): (Vec<Op>, Vec<_>) = batch.into_iter().map(|p| (p.op, p.reply)).unzip();
     let at_ms = crate::proto::wall_ms();
     let proposed = Instant::now();
-    match raft.client_write(LogCommand { at_ms, ops }).await {
+    match raft.client_write(LogCommand { at_ms, ops: ops.into() }).await {
         Ok(resp) => {
             let landed = Landed { log_id: resp.log_id, proposed };
             let mut results = resp.data.into_iter();

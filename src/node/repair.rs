@@ -318,7 +318,8 @@ mod tests {
 
         async fn apply(sm: &mut StateMachine, index: u64, ops: Vec<Op>) {
             let log_id = LogId::new(CommittedLeaderId::new(1, 1), index);
-            let entry = openraft::Entry { log_id, payload: EntryPayload::Normal(LogCommand { at_ms: 1, ops }) };
+            let entry =
+                openraft::Entry { log_id, payload: EntryPayload::Normal(LogCommand { at_ms: 1, ops: ops.into() }) };
             sm.apply(vec![entry]).await.unwrap();
         }
 

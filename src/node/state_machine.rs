@@ -370,7 +370,7 @@ fn apply_entry(
         systems::begin_entry(sys, cmd.at_ms)?;
     }
     let mut out = Vec::with_capacity(cmd.ops.len());
-    for op in &cmd.ops {
+    for op in cmd.ops.iter() {
         out.push(apply_any(kv, sys.as_deref_mut(), revision, keys, op)?);
     }
     if let Some(sys) = sys {

@@ -165,7 +165,7 @@ mod tests {
         let ops = vec![Op::Put { key: "k".into(), value: "v".repeat(value) }];
         Entry {
             log_id: openraft::LogId::new(openraft::CommittedLeaderId::new(1, 1), index),
-            payload: EntryPayload::Normal(LogCommand { at_ms: 0, ops }),
+            payload: EntryPayload::Normal(LogCommand { at_ms: 0, ops: ops.into() }),
         }
     }
 

@@ -33,7 +33,10 @@ impl std::fmt::Display for RequestId {
 pub struct LogCommand {
     /// Milliseconds since the Unix epoch on the leader when it proposed the entry.
     pub at_ms: u64,
-    pub ops: Vec<Op>,
+    /// Shared, not copied: the leader hands one entry to its log, the entries sent ahead and
+    /// each follower's replication, and openraft clones it for every one of them. Encoded
+    /// exactly as a `Vec<Op>`, so logs written before read the same.
+    pub ops: std::sync::Arc<[Op]>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -97,5 +100,27 @@ pub enum Op {
 impl std::fmt::Display for LogCommand {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} ops at {}", self.ops.len(), self.at_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shape entries had when logs on disk were written with `ops: Vec<Op>`.
+    #[derive(Serialize, Deserialize)]
+    struct Written {
+        at_ms: u64,
+        ops: Vec<Op>,
+    }
+
+    #[test]
+    fn shared_ops_encode_exactly_as_the_vec_logs_were_written_with() {
+        let ops = vec![Op::Put { key: "k".into(), value: "v".into() }, Op::Del { key: "d".into() }, Op::Tick];
+        let old = crate::proto::encode(&Written { at_ms: 7, ops: ops.clone() }).unwrap();
+        let new = crate::proto::encode(&LogCommand { at_ms: 7, ops: ops.into() }).unwrap();
+        assert_eq!(old, new);
+        let read: LogCommand = crate::proto::decode_frame(&old).unwrap();
+        assert_eq!((read.at_ms, read.ops.len()), (7, 3));
     }
 }
