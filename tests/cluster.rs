@@ -168,3 +168,42 @@ fn one_node_down_keeps_serving_two_down_refuses_writes_in_time() {
         assert!(took < timeout + Duration::from_secs(1), "failed within the request timeout ({took:?})");
     });
 }
+
+/// A follower stopped (SIGSTOP) for longer than the election timeout and then continued must
+/// not depose a leader that was healthy all along. openraft's own election timer fired on
+/// waking, before the first heartbeat was read, and the woken follower's vote for a new term
+/// made the leader step down: `pause n2; resume n2` moved the leader in front of an audience.
+#[test]
+fn a_follower_woken_from_a_pause_leaves_the_leader_alone() {
+    let c = TestCluster::start(3, 26220);
+    let rt = runtime();
+    let client = rt.block_on(async { c.client() });
+    let before = rt.block_on(wait_leader(&client, 3));
+    let followers: Vec<u64> = (1..=3).filter(|&n| n != before.id).collect();
+    for round in 0..3 {
+        let follower = followers[round % 2];
+        let pid = c.nodes[follower as usize - 1].child.as_ref().unwrap().id() as i32;
+        // SAFETY: signals to a child process this test started and still owns.
+        unsafe { libc::kill(pid, libc::SIGSTOP) };
+        std::thread::sleep(Duration::from_millis(1500));
+        unsafe { libc::kill(pid, libc::SIGCONT) };
+        rt.block_on(async {
+            // Writes keep the leader's heartbeats and entries flowing to the woken follower.
+            for i in 0..20 {
+                client.call(Target::Leader, put(&format!("woken-{round}-{i}"), "v")).await.unwrap();
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        });
+        let after = rt.block_on(wait_caught_up(&client, 3));
+        for s in &after {
+            assert_eq!(
+                (s.leader, s.term),
+                (Some(before.id), before.term),
+                "round {round}: n{follower} woke from a 1.5 s pause; n{} now says leader {:?} in term {}",
+                s.id,
+                s.leader,
+                s.term
+            );
+        }
+    }
+}

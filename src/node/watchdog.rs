@@ -1,11 +1,17 @@
-//! A follower's watch on its leader, so that a crashed leader is replaced about 200 ms after it
-//! was last heard rather than 300–450 ms. openraft 0.9 starts an election only on its own tick
-//! (every 1.5 heartbeats), once the leader lease (the election timeout maximum) *and then* a
-//! random election timeout have passed since the leader was last heard. Yet the other voters
-//! grant a vote as soon as the lease alone has passed. So this task asks for an election at that
-//! moment, after a short random delay that keeps two followers from splitting the vote. It reads
-//! openraft's own lease clock and only calls `trigger().elect()`, which Raft always allows: what
-//! is elected and committed stays openraft's to decide.
+//! A voter's watch on its leader, and the only place elections start. openraft 0.9 starts an
+//! election on its own tick (every 1.5 heartbeats) once the leader lease (the election timeout
+//! maximum) *and then* a random election timeout have passed since the leader was last heard,
+//! yet the other voters grant a vote as soon as the lease alone has passed; so a crashed leader
+//! was replaced 300–450 ms after it was last heard. This task asks for the election at the end
+//! of the lease, after a short random delay that keeps two followers from splitting the vote,
+//! and again when a candidacy has gone a lease without a result.
+//!
+//! openraft's own timer is switched off (`runtime_config().elect(false)`): on waking from a
+//! pause (SIGSTOP, a starved process) it fired before the first heartbeat was read, and the
+//! woken follower deposed a healthy leader. This task notices the gap in its own checks and
+//! gives the leader a whole lease to be heard first. It reads openraft's lease clock and only
+//! calls `trigger().elect()`, which Raft always allows: what is elected and committed stays
+//! openraft's to decide.
 
 use super::types::Raft;
 use crate::proto::NodeId;
@@ -29,27 +35,34 @@ const SPREAD: Duration = Duration::from_millis(40);
 const MARGIN: Duration = Duration::from_millis(5);
 
 pub async fn run(raft: Raft, id: NodeId, mut shutdown: watch::Receiver<bool>) {
+    raft.runtime_config().elect(false);
     let lease = Duration::from_millis(raft.config().election_timeout_max);
-    let mut watch = Watch::new(lease, Instant::now(), random_delay());
+    let started = Instant::now();
+    let mut watch = Watch::new(lease, started, random_delay());
     loop {
         tokio::select! {
             _ = tokio::time::sleep(POLL) => {}
             _ = shutdown.changed() => return,
         }
-        // The metrics say cheaply whether this node follows at all; only then is the lease clock
-        // asked for, a round trip through openraft's core that a busy leader need not serve.
-        if raft.metrics().borrow().state != ServerState::Follower {
+        // The metrics say cheaply whether this node might elect at all; only then is the lease
+        // clock asked for, a round trip through openraft's core that a busy leader need not serve.
+        if !matches!(raft.metrics().borrow().state, ServerState::Follower | ServerState::Candidate) {
             watch.due(Instant::now(), None, random_delay);
             continue;
         }
+        // A candidate's clock was set when it voted for itself: a candidacy that has gone a
+        // lease without a result (a split vote, a lost majority) is tried again.
         let heard = raft
             .with_raft_state(move |s| {
                 let voter = s.membership_state.effective().voter_ids().any(|v| v == id);
-                (s.server_state == ServerState::Follower && voter).then(|| s.vote_last_modified()).flatten()
+                let may_elect = matches!(s.server_state, ServerState::Follower | ServerState::Candidate);
+                (may_elect && voter).then(|| s.vote_last_modified())
             })
             .await;
         // An error means openraft has shut down: nothing left to watch.
         let Ok(heard) = heard else { return };
+        // Never heard since it started (a new cluster, a restart): the lease runs from then.
+        let heard = heard.map(|h| h.unwrap_or(started));
         if watch.due(Instant::now(), heard, random_delay) {
             tracing::info!("leader silent for the whole lease: calling an election");
             let _ = raft.trigger().elect().await;
@@ -74,7 +87,12 @@ impl Watch {
     /// Whether to call an election at `now`, given when this follower last heard its leader
     /// (None when it is not a following voter).
     fn due(&mut self, now: Instant, heard: Option<Instant>, next_delay: impl FnOnce() -> Duration) -> bool {
-        if now.saturating_duration_since(self.last_check) > STARVED {
+        // Only a leader still within its lease when this node stopped listening gets the grace:
+        // one already silent before the gap is dead to us either way. Without this, a machine
+        // starved again and again (CI) would postpone the election of a dead leader forever,
+        // and there is no openraft timer behind this one.
+        let starved = now.saturating_duration_since(self.last_check) > STARVED;
+        if starved && heard.is_some_and(|h| h + self.lease > self.last_check) {
             self.not_before = now + self.lease;
         }
         self.last_check = now;
@@ -82,7 +100,7 @@ impl Watch {
         if now < self.not_before || now < heard + self.lease + MARGIN + self.delay {
             return false;
         }
-        // A failed election is openraft's to retry, on its own timer.
+        // At most one election per lease: a candidacy gets that long to conclude.
         self.not_before = now + self.lease;
         self.delay = next_delay();
         true
@@ -135,6 +153,19 @@ mod tests {
         let t0 = Instant::now();
         let mut w = Watch::new(LEASE, t0, DELAY);
         assert!(run(&mut w, t0, 10, 1000, None).is_empty());
+    }
+
+    #[test]
+    fn a_leader_silent_before_the_process_starved_gets_no_second_grace() {
+        let t0 = Instant::now();
+        let mut w = Watch::new(LEASE, t0, DELAY);
+        assert!(run(&mut w, t0, 10, 190, Some(t0)).is_empty());
+        // Starved from 190 to 260, the leader still within its lease at 190: a lease of grace.
+        assert!(!w.due(t0 + ms(260), Some(t0), || DELAY));
+        assert!(run(&mut w, t0, 270, 290, Some(t0)).is_empty());
+        // Starved again from 290 to 360: the leader was silent past its lease by then.
+        assert!(!w.due(t0 + ms(360), Some(t0), || DELAY));
+        assert_eq!(run(&mut w, t0, 370, 600, Some(t0)), vec![460], "the election waits for the first grace only");
     }
 
     #[test]
