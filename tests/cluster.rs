@@ -169,7 +169,7 @@ fn one_node_down_keeps_serving_two_down_refuses_writes_in_time() {
     });
 }
 
-/// A follower stopped (SIGSTOP) for longer than the election timeout and then continued must
+/// A follower stopped (SIGSTOP) for longer than the election timeout and QUIC's idle timeout and then continued must
 /// not depose a leader that was healthy all along. openraft's own election timer fired on
 /// waking, before the first heartbeat was read, and the woken follower's vote for a new term
 /// made the leader step down: `pause n2; resume n2` moved the leader in front of an audience.
@@ -185,7 +185,8 @@ fn a_follower_woken_from_a_pause_leaves_the_leader_alone() {
         let pid = c.nodes[follower as usize - 1].child.as_ref().unwrap().id() as i32;
         // SAFETY: signals to a child process this test started and still owns.
         unsafe { libc::kill(pid, libc::SIGSTOP) };
-        std::thread::sleep(Duration::from_millis(1500));
+        // Longer than QUIC's idle timeout: the leader's connection to it is gone on waking.
+        std::thread::sleep(Duration::from_millis(2500));
         unsafe { libc::kill(pid, libc::SIGCONT) };
         rt.block_on(async {
             // Writes keep the leader's heartbeats and entries flowing to the woken follower.
@@ -199,7 +200,7 @@ fn a_follower_woken_from_a_pause_leaves_the_leader_alone() {
             assert_eq!(
                 (s.leader, s.term),
                 (Some(before.id), before.term),
-                "round {round}: n{follower} woke from a 1.5 s pause; n{} now says leader {:?} in term {}",
+                "round {round}: n{follower} woke from a 2.5 s pause; n{} now says leader {:?} in term {}",
                 s.id,
                 s.leader,
                 s.term
