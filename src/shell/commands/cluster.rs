@@ -23,7 +23,7 @@ pub fn specs() -> Vec<Spec> {
         Spec {
             name: "leader",
             params: &[],
-            summary: "which node leads, and in which term",
+            summary: "which node leads, and in which term (waits out an election under way)",
             example: "leader",
             run: |ctx, a| Box::pin(leader(ctx, a)),
         },
@@ -185,14 +185,23 @@ fn view_row(n: &NodeView) -> Vec<String> {
     ]
 }
 
+/// How long `leader` waits for an election under way: a story that asks right after a crash or
+/// a restart (which can start an election) wants the answer, not an error in between.
+const ELECTION_WAIT: Duration = Duration::from_secs(3);
+
 async fn leader(ctx: &Ctx, _: &Args) -> Result<Output> {
-    let all = ctx.client.status_all(STATUS_TIMEOUT).await;
-    let leader = all
-        .iter()
-        .filter_map(|(_, r)| r.as_ref().ok())
-        .filter(|s| s.role == "leader")
-        .max_by_key(|s| s.term)
-        .ok_or_else(|| Error::no_quorum("no node is leader right now"))?;
+    let started = std::time::Instant::now();
+    let leader = loop {
+        let all = ctx.client.status_all(STATUS_TIMEOUT).await;
+        let found = all.into_iter().filter_map(|(_, r)| r.ok()).filter(|s| s.role == "leader").max_by_key(|s| s.term);
+        match found {
+            Some(l) => break l,
+            None if started.elapsed() >= ELECTION_WAIT => {
+                return Err(Error::no_quorum(format!("no node became leader within {ELECTION_WAIT:?}")))
+            }
+            None => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    };
     let name = node_name(leader.id);
     Ok(Output::new("leader")
         .field("leader", name.clone())
