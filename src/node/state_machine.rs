@@ -11,7 +11,7 @@ use super::db_file;
 use super::events::Events;
 use super::metrics::Metrics;
 use super::snapshot::{SnapshotData, SnapshotStore};
-use super::systems::{self, Sys, SystemsData};
+use super::systems::{self, Sys};
 use super::types::{
     from_cbor, io_err, to_cbor as enc, ApplyResult, Entry, EntryResult, LogId, SnapshotMeta, StorageError,
     StoredMembership, TypeConfig,
@@ -19,7 +19,7 @@ use super::types::{
 use crate::error::{Error, ErrorKind};
 use crate::proto::{KeyValue, Op, Response, Versioned};
 use openraft::storage::RaftStateMachine;
-use openraft::{EntryPayload, ErrorSubject, ErrorVerb, RaftSnapshotBuilder, Snapshot};
+use openraft::{EntryPayload, ErrorSubject, ErrorVerb, Snapshot};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::io::Cursor;
 use std::path::Path;
@@ -141,26 +141,6 @@ impl StateMachine {
         self.store.next_deadline.store(due.unwrap_or(u64::MAX), Ordering::Relaxed);
         self.store.applied_tx.send_replace(applied.map_or(0, |l| l.index));
         Ok(())
-    }
-
-    /// Replaces the whole state with a snapshot, durably.
-    fn install(&self, meta: &SnapshotMeta, data: &SnapshotData) -> Result<(), StorageError> {
-        let mut tx = self.store.db.begin_write().map_err(sm_err)?;
-        tx.set_quick_repair(true);
-        {
-            let mut kv = tx.open_table(KV).map_err(sm_err)?;
-            kv.retain(|_, _| false).map_err(sm_err)?;
-            for e in &data.keys {
-                kv.insert(e.key.as_str(), pack(e.revision, &e.value).as_slice()).map_err(sm_err)?;
-            }
-            let mut m = tx.open_table(META).map_err(sm_err)?;
-            m.insert("applied", enc(&meta.last_log_id).as_slice()).map_err(sm_err)?;
-            m.insert("membership", enc(&meta.last_membership).as_slice()).map_err(sm_err)?;
-            m.insert("revision", enc(&data.revision).as_slice()).map_err(sm_err)?;
-        }
-        data.systems.install(&tx).map_err(sm_err)?;
-        tx.commit().map_err(sm_err)?;
-        self.refresh_counters()
     }
 
     /// Applies a batch in one transaction and commits it here; returns each entry's results and
@@ -467,13 +447,6 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        let sm = self.clone();
-        off_thread(move || sm.snapshot_now()).await
-    }
-}
-
 /// Runs storage work that reads or fsyncs a whole file on the blocking pool: the node serves
 /// everything else on one thread (`app::serve`), and a snapshot's fsync there stalled
 /// heartbeats and AppendEntries answers on every node at once (all snapshot at one index).
@@ -483,31 +456,9 @@ async fn off_thread<T: Send + 'static>(
     tokio::task::spawn_blocking(work).await.map_err(sm_err)?
 }
 
-impl StateMachine {
-    /// Writes the applied state as a snapshot file and returns it.
-    fn snapshot_now(&self) -> Result<Snapshot<TypeConfig>, StorageError> {
-        // A read transaction is a consistent view; applying continues meanwhile.
-        let tx = self.store.db.begin_read().map_err(sm_err)?;
-        let meta_t = tx.open_table(META).map_err(sm_err)?;
-        let last_log_id: Option<LogId> = get_meta(&meta_t, "applied")?;
-        let last_membership: StoredMembership = get_meta(&meta_t, "membership")?;
-        let revision: u64 = get_meta(&meta_t, "revision")?;
-        let kv = tx.open_table(KV).map_err(sm_err)?;
-        let mut keys = Vec::with_capacity(kv.len().map_err(sm_err)? as usize);
-        for item in kv.iter().map_err(sm_err)? {
-            let (k, v) = item.map_err(sm_err)?;
-            let Versioned { value, revision } = unpack(v.value());
-            keys.push(KeyValue { key: k.value().to_string(), value, revision });
-        }
-        let systems = SystemsData::export(&tx).map_err(sm_err)?;
-        let bytes = enc(&SnapshotData { revision, keys, systems });
-        let snapshot_id =
-            format!("{}-{}", last_log_id.map_or(0, |l| l.leader_id.term), last_log_id.map_or(0, |l| l.index));
-        let meta = SnapshotMeta { last_log_id, last_membership, snapshot_id };
-        self.store.snapshots.save(&meta, &bytes)?;
-        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
-    }
-}
+/// Taking and installing whole-state snapshots.
+#[path = "state_snapshot.rs"]
+mod state_snapshot;
 
 #[cfg(test)]
 #[path = "apply_tests.rs"]
