@@ -44,7 +44,10 @@ impl Shell {
             if now.iter().zip(since).all(|(n, s)| *n >= s + more) {
                 return now;
             }
-            assert!(Instant::now() < deadline, "{why}: ops stuck at {now:?} (from {since:?})");
+            if Instant::now() >= deadline {
+                let status = self.ok("scenario status");
+                panic!("{why}: ops stuck at {now:?} (from {since:?}); status: {status}");
+            }
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -151,6 +154,41 @@ fn bank_and_inventory_hold_their_invariants_through_a_crash_and_a_partition() {
     let s = sh.ok("scenario stop bank");
     assert_eq!(s["held"], false, "a broken total is reported: {s}");
     assert!(s["failures"][0].as_str().unwrap().contains("total balance is 5000 (found 5001)"), "{s}");
+}
+
+#[test]
+fn a_scenario_started_without_a_quorum_sets_up_once_there_is_one() {
+    let mut sh = Shell::start(home());
+    sh.ok("crash n1");
+    sh.ok("crash n2");
+    assert_eq!(sh.ok("scenario start inventory")["running"], true);
+    // Its setup fails for want of a leader, and it says so instead of ending.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let s = loop {
+        let s = sh.status_of("inventory");
+        if s["errors"].as_u64().unwrap() >= 1 {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "setup has not failed yet: {s}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(s["running"], true, "it waits for the cluster: {s}");
+    assert_eq!(s["ops"], 0, "{s}");
+    assert!(s["last_error"].as_str().unwrap().starts_with("no_quorum"), "{s}");
+    sh.ok("restart n1");
+    sh.ok("restart n2");
+    sh.wait_for_ticks(&["inventory"], &[0], 5, "traffic starts once a leader is elected");
+    let s = sh.ok("scenario stop inventory");
+    assert_eq!(s["held"], true, "{s}");
+
+    // Stopped before it could set up, it ends without auditing stock it never put.
+    sh.ok("crash n1");
+    sh.ok("crash n2");
+    sh.ok("scenario start bank prefix=never");
+    let s = sh.ok("scenario stop bank");
+    assert_eq!(s["running"], false, "{s}");
+    assert_eq!(s["checks_failed"], 0, "{s}");
+    assert_eq!(s["held"], Value::Null, "nothing was checked: {s}");
 }
 
 #[test]

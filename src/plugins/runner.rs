@@ -4,7 +4,7 @@
 //! makes the state, `tick(state)` runs again and again (paced by a `rate` option, in ticks per
 //! second) and returns the next state, `stop(state)` checks the invariant at the end. A failed
 //! tick is counted as an error and the scenario carries on, so traffic keeps flowing through
-//! crashes and partitions. `stop` asks between ticks (a tick is never cut in half, so an
+//! crashes and partitions; a `start` the cluster could not serve is retried the same way. `stop` asks between ticks (a tick is never cut in half, so an
 //! invariant is not broken by stopping) and interrupts only a scenario that does not stop.
 //! This file owns the stats `scenario status` shows; it must not print anything itself.
 
@@ -374,6 +374,22 @@ fn message(e: &EvalAltResult) -> String {
     }
 }
 
+/// Whether a plugin failed because the cluster could not serve it (no leader, a node down, a
+/// full queue) rather than because of its own code. Library errors reach a script as their
+/// `kind: message` text.
+fn cluster_will_recover(e: &EvalAltResult) -> bool {
+    match e {
+        EvalAltResult::ErrorInFunctionCall(_, _, inner, _) => cluster_will_recover(inner),
+        EvalAltResult::ErrorRuntime(v, _) => {
+            let text = v.to_string();
+            [ErrorKind::NoQuorum, ErrorKind::Unreachable, ErrorKind::Timeout, ErrorKind::Busy]
+                .iter()
+                .any(|k| text.starts_with(&format!("{}: ", k.as_str())))
+        }
+        _ => false,
+    }
+}
+
 /// Runs a plugin: `run(opts)` when `deadline` is set and it has one; otherwise start, ticks
 /// until `stop` is set or the deadline passes, then stop. Returns what run or stop returned.
 fn drive(
@@ -391,22 +407,14 @@ fn drive(
     engine.run_ast_with_scope(&mut scope, &ast).map_err(|e| message(&e))?;
     let has = |f: &str| ast.iter_functions().any(|d| d.name == f);
     let call = |scope: &mut Scope, f: &str, arg: Dynamic| {
-        engine
-            .call_fn_with_options::<Dynamic>(CallFnOptions::new().eval_ast(false), scope, &ast, f, (arg,))
-            .map_err(|e| message(&e))
+        engine.call_fn_with_options::<Dynamic>(CallFnOptions::new().eval_ast(false), scope, &ast, f, (arg,))
     };
     let opts_value = Dynamic::from_map(opts.clone());
     if deadline.is_some() && has("run") {
-        let r = call(&mut scope, "run", opts_value)?;
+        let r = call(&mut scope, "run", opts_value).map_err(|e| message(&e))?;
         stats.tick(Ok(()));
         return Ok(crate::script::to_json(&r));
     }
-    let mut state = if has("start") { call(&mut scope, "start", opts_value.clone())? } else { opts_value };
-    if state.is_unit() {
-        state = Dynamic::from_map(opts.clone());
-    }
-    let rate = opts.get("rate").and_then(|r| r.as_float().ok().or_else(|| r.as_int().ok().map(|i| i as f64)));
-    let interval = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
     let over = || stop.is_cancelled() || deadline.is_some_and(|d| Instant::now() >= d);
     // Until `until`, the deadline or a stop, whichever comes first.
     let nap = |until: Instant| {
@@ -418,9 +426,33 @@ fn drive(
             }
         })
     };
+    // A scenario started while the cluster has no leader sets up once it has one, rather than
+    // ending before its first tick. A broken plugin still ends at once, and one stopped before
+    // it could set up ends without `stop`, which would audit state that was never made.
+    let mut state = opts_value.clone();
+    let mut backoff = Duration::from_millis(100);
+    while has("start") {
+        match call(&mut scope, "start", opts_value.clone()) {
+            Ok(v) => {
+                state = v;
+                break;
+            }
+            Err(e) if cluster_will_recover(&e) && !over() => {
+                stats.error(message(&e));
+                nap(Instant::now() + backoff);
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => return Err(message(&e)),
+        }
+    }
+    if state.is_unit() {
+        state = Dynamic::from_map(opts.clone());
+    }
+    let rate = opts.get("rate").and_then(|r| r.as_float().ok().or_else(|| r.as_int().ok().map(|i| i as f64)));
+    let interval = rate.filter(|r| *r > 0.0).map(|r| Duration::from_secs_f64(1.0 / r));
     let mut next = Instant::now();
     while !over() {
-        match call(&mut scope, "tick", state.clone()) {
+        match call(&mut scope, "tick", state.clone()).map_err(|e| message(&e)) {
             Ok(v) => {
                 if !v.is_unit() {
                     state = v;
@@ -445,7 +477,7 @@ fn drive(
     }
     stats.traffic_ended();
     if has("stop") {
-        let r = call(&mut scope, "stop", state)?;
+        let r = call(&mut scope, "stop", state).map_err(|e| message(&e))?;
         return Ok(crate::script::to_json(&r));
     }
     Ok(Value::Null)
