@@ -13,6 +13,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Nodes and load generators allocate for every request (frames, entries, replies); glibc's
+/// allocator showed as about a tenth of a node's CPU under load (BENCHMARKS.md).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "dsh", version, about = "A shell for showing distributed systems to people")]
 struct Cli {
